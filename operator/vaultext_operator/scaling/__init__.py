@@ -1,0 +1,1 @@
+"""Pure scaling: KEDA-compatible lag arithmetic and the replica policy (no I/O)."""

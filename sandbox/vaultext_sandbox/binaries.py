@@ -1,0 +1,173 @@
+"""Build the sandbox's binaries once from the registries and cache them.
+
+Each component lands in ``<cache>/<name>-<version>-<pin>/``, where ``pin`` hashes the pinned module files in
+``sandbox/go`` or ``sandbox/kafka``: changing a pin builds anew, and a build happens in a temporary folder that is
+renamed into place only when complete, so a half-built cache is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BuildError
+
+PINS_DIR = Path(__file__).resolve().parent.parent
+GO_DIR = PINS_DIR / "go"
+KAFKA_POM_DIR = PINS_DIR / "kafka"
+
+ETCD_VERSION = "v3.5.21"
+KUBERNETES_VERSION = "v1.33.13"
+KWOK_VERSION = "v0.7.0"
+PROMETHEUS_VERSION = "v3.5.1"
+PROMETHEUS_MODULE_VERSION = "v0.305.1"
+KAFKA_VERSION = "3.9.1"
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("VAULTEXT_SANDBOX_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "vaultext-sandbox"
+
+
+def progress(message: str) -> None:
+    print(f"[sandbox] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    pin_files: tuple[Path, ...]
+    outputs: tuple[str, ...]
+    build: Callable[[Path], None]
+
+    def directory(self) -> Path:
+        digest = hashlib.sha256()
+        for pin in self.pin_files:
+            digest.update(pin.read_bytes())
+        return cache_root() / f"{self.name}-{self.version}-{digest.hexdigest()[:10]}"
+
+
+def run_step(step: str, argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    """Run one build command; on failure name the step, the command and the end of its output."""
+    missing = shutil.which(argv[0]) is None
+    if missing:
+        raise BuildError(f"{step}: `{argv[0]}` is not installed (needed for: {' '.join(argv)})")
+    completed = subprocess.run(
+        list(argv), cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-25:])
+        raise BuildError(f"{step} failed (exit {completed.returncode}): {' '.join(argv)}\n{tail}")
+
+
+def go_env(target: Path) -> dict[str, str]:
+    flags = "-buildvcs=false -mod=readonly"
+    return {"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": flags, "GOBIN": str(target)}
+
+
+def version_ldflags() -> str:
+    major, minor = KUBERNETES_VERSION.removeprefix("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+        ]
+    return " ".join(flags)
+
+
+def build_etcd(target: Path) -> None:
+    run_step(
+        "go build etcd",
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(target / "etcd"), "go.etcd.io/etcd/server/v3"],
+        cwd=GO_DIR / "etcd",
+        env=go_env(target),
+    )
+
+
+def build_kubernetes(target: Path) -> None:
+    commands = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_BINARIES]
+    run_step(
+        "go build kubernetes",
+        ["go", "build", "-trimpath", f"-ldflags={version_ldflags()}", "-o", f"{target}/", *commands],
+        cwd=GO_DIR / "k8s",
+        env=go_env(target),
+    )
+
+
+def build_kwok(target: Path) -> None:
+    run_step("go install kwok", ["go", "install", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"], env=go_env(target))
+
+
+def build_prometheus(target: Path) -> None:
+    run_step(
+        "go build prometheus",
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(target / "prometheus"),
+         "github.com/prometheus/prometheus/cmd/prometheus"],
+        cwd=GO_DIR / "prometheus",
+        env=go_env(target),
+    )
+
+
+def fetch_kafka(target: Path) -> None:
+    run_step(
+        "mvn copy Kafka jars",
+        ["mvn", "-q", "-B", "-f", str(KAFKA_POM_DIR / "pom.xml"), "dependency:copy-dependencies",
+         f"-DoutputDirectory={target / 'libs'}", "-DincludeScope=runtime"],
+    )
+
+
+KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+
+def go_pins(module: str) -> tuple[Path, ...]:
+    return (GO_DIR / module / "go.mod", GO_DIR / module / "go.sum")
+
+
+COMPONENTS: dict[str, Component] = {
+    "etcd": Component("etcd", ETCD_VERSION, go_pins("etcd"), ("etcd",), build_etcd),
+    "kubernetes": Component("kubernetes", KUBERNETES_VERSION, go_pins("k8s"), KUBERNETES_BINARIES, build_kubernetes),
+    "kwok": Component("kwok", KWOK_VERSION, (), ("kwok",), build_kwok),
+    "prometheus": Component("prometheus", PROMETHEUS_VERSION, go_pins("prometheus"), ("prometheus",), build_prometheus),
+    "kafka": Component("kafka", KAFKA_VERSION, (KAFKA_POM_DIR / "pom.xml",), ("libs",), fetch_kafka),
+}
+
+
+def ensure(name: str) -> Path:
+    """Return the cached folder of one component, building it first when absent."""
+    component = COMPONENTS[name]
+    final = component.directory()
+    if all((final / output).exists() for output in component.outputs):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"building {component.name} {component.version} (cached afterwards in {final}) ...")
+    started = time.monotonic()
+    staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=final.parent))
+    try:
+        component.build(staging)
+        missing = [output for output in component.outputs if not (staging / output).exists()]
+        if missing:
+            raise BuildError(f"build of {component.name} finished without producing {missing}")
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    progress(f"built {component.name} {component.version} in {time.monotonic() - started:.1f} s")
+    return final
+
+
+def ensure_all(names: Sequence[str] = tuple(COMPONENTS)) -> dict[str, Path]:
+    return {name: ensure(name) for name in names}

@@ -1,0 +1,217 @@
+"""A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, controller-manager, scheduler and kwok."""
+
+from __future__ import annotations
+
+import secrets
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .binaries import ensure, progress
+from .processes import ManagedProcess, free_port, start_with_free_ports
+
+SERVICE_CIDR = "10.96.0.0/16"
+KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
+
+
+@dataclass
+class ControlPlane:
+    workdir: Path
+    server: str
+    kubeconfig: Path
+    ca_file: Path
+    processes: list[ManagedProcess]
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None, token: str | None = None) -> bool:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ssl.SSLError):
+        return False
+
+
+def _write_kubeconfig(path: Path, server: str, ca_file: Path, token: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "sandbox", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "admin"}}],
+        "current-context": "sandbox",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+
+
+def _service_account_keys(workdir: Path) -> tuple[Path, Path]:
+    private, public = workdir / "sa.key", workdir / "sa.pub"
+    subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True)
+    subprocess.run(["openssl", "rsa", "-in", str(private), "-pubout", "-out", str(public)], check=True,
+                   capture_output=True)
+    return private, public
+
+
+def _start_etcd(workdir: Path, logs: Path, detached: bool) -> tuple[ManagedProcess, str]:
+    client, peer = free_port(), free_port()
+    etcd = ManagedProcess(
+        "etcd",
+        [
+            str(ensure("etcd") / "etcd"),
+            "--name=sandbox",
+            f"--data-dir={workdir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}",
+            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=sandbox=http://127.0.0.1:{peer}",
+            "--listen-metrics-urls=",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ],
+        logs / "etcd.log",
+        detached=detached,
+    )
+    etcd.start()
+    url = f"http://127.0.0.1:{client}"
+    etcd.wait_until(lambda: _http_ok(f"{url}/health"), timeout=30, what="healthy")
+    return etcd, url
+
+
+def _start_apiserver(
+    workdir: Path, logs: Path, etcd_url: str, token: str, detached: bool
+) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    cert_dir = workdir / "certs"
+    sa_private, sa_public = _service_account_keys(workdir)
+    tokens = workdir / "tokens.csv"
+    tokens.write_text(f'{token},admin,admin,"system:masters"\n')
+    tokens.chmod(0o600)
+    apiserver = ManagedProcess(
+        "kube-apiserver",
+        [
+            str(ensure("kubernetes") / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={cert_dir}",
+            f"--token-auth-file={tokens}",
+            "--authorization-mode=RBAC",
+            f"--service-account-key-file={sa_public}",
+            f"--service-account-signing-key-file={sa_private}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--enable-priority-and-fairness=false",
+        ],
+        logs / "kube-apiserver.log",
+        detached=detached,
+    )
+    apiserver.start()
+    server = f"https://127.0.0.1:{port}"
+    ca_file = cert_dir / "apiserver.crt"
+    apiserver.wait_until(ca_file.exists, timeout=30, what="serving (no certificate written)")
+    verified = ssl.create_default_context(cafile=str(ca_file))
+    apiserver.wait_until(lambda: _http_ok(f"{server}/readyz", verified, token), timeout=60, what="ready at /readyz")
+    return apiserver, server
+
+
+def _controller_kubeconfig(workdir: Path, server: str, ca_file: Path, token: str) -> Path:
+    path = workdir / "kubeconfig"
+    _write_kubeconfig(path, server, ca_file, token)
+    return path
+
+
+def start_control_plane(workdir: Path, detached: bool = False) -> ControlPlane:
+    """Start every control-plane process and wait until the cluster can schedule pods onto kwok nodes."""
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    processes: list[ManagedProcess] = []
+    try:
+        etcd, etcd_url = start_with_free_ports(lambda: _start_etcd(workdir, logs, detached))
+        processes.append(etcd)
+        apiserver, server = start_with_free_ports(
+            lambda: _start_apiserver(workdir, logs, etcd_url, token, detached)
+        )
+        processes.append(apiserver)
+        ca_file = workdir / "certs" / "apiserver.crt"
+        verified = ssl.create_default_context(cafile=str(ca_file))
+        kubeconfig = _controller_kubeconfig(workdir, server, ca_file, token)
+        controllers = _start_controllers(workdir, logs, kubeconfig, detached)
+        processes += controllers
+        # The controller-manager's service-account controller creating `default` proves it reached the apiserver.
+        controllers[0].wait_until(
+            lambda: _http_ok(f"{server}/api/v1/namespaces/default/serviceaccounts/default", verified, token),
+            timeout=60,
+            what="managing the cluster (no default ServiceAccount)",
+        )
+        for process in controllers[1:]:
+            process.fail_if_dead()
+    except BaseException:
+        for process in reversed(processes):
+            process.stop(grace=2)
+        raise
+    progress(f"control plane ready at {server}")
+    return ControlPlane(workdir, server, kubeconfig, ca_file, processes)
+
+
+def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bool) -> list[ManagedProcess]:
+    binaries = ensure("kubernetes")
+    controller_manager = ManagedProcess(
+        "kube-controller-manager",
+        [
+            str(binaries / "kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=false",
+            f"--service-account-private-key-file={workdir / 'sa.key'}",
+            f"--root-ca-file={workdir / 'certs' / 'apiserver.crt'}",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+            "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
+            "--node-monitor-grace-period=40s",
+        ],
+        logs / "kube-controller-manager.log",
+        detached=detached,
+    )
+    scheduler = ManagedProcess(
+        "kube-scheduler",
+        [
+            str(binaries / "kube-scheduler"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+        ],
+        logs / "kube-scheduler.log",
+        detached=detached,
+    )
+    kwok = ManagedProcess(
+        "kwok",
+        [
+            str(ensure("kwok") / "kwok"),
+            f"--kubeconfig={kubeconfig}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
+            "--node-ip=127.0.0.1",
+            "--cidr=10.244.0.0/16",
+            f"--server-address=127.0.0.1:{free_port()}",
+        ],
+        logs / "kwok.log",
+        detached=detached,
+    )
+    started = [controller_manager, scheduler, kwok]
+    for process in started:
+        process.start()
+    return started

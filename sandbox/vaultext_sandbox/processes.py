@@ -1,0 +1,143 @@
+"""Start, watch and stop the sandbox's server processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from .binaries import progress
+from .errors import PortInUseError, StartupError
+
+PORT_IN_USE_MARKERS = ("address already in use", "bind: address", "failed to bind", "BindException")
+_PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return "(no log written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: the kernel kills it if the test process dies, even by SIGKILL.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    detached: bool = False
+    popen: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+                preexec_fn=None if self.detached else _die_with_parent,
+            )
+        self.pid = self.popen.pid
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return self.pid is not None and pid_alive(self.pid)
+
+    def fail_if_dead(self) -> None:
+        if self.running():
+            return
+        tail = log_tail(self.log_path)
+        error = PortInUseError if any(marker in tail for marker in PORT_IN_USE_MARKERS) else StartupError
+        raise error(f"{self.name} exited during start-up; end of {self.log_path}:\n{tail}")
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll ``ready`` until true; fail at once with the log tail if the process dies meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.fail_if_dead()
+            if ready():
+                return
+            time.sleep(0.1)
+        raise StartupError(
+            f"{self.name} not {what} after {timeout:.0f} s; end of {self.log_path}:\n{log_tail(self.log_path)}"
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.pid is None:
+            return
+        terminate_group(self.pid, grace)
+        if self.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=1)
+        self.popen = None
+        self.pid = None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def terminate_group(pid: int, grace: float) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+
+
+def start_with_free_ports(launch: Callable[[], T], attempts: int = 3) -> T:
+    """Call ``launch`` (which picks fresh ports each time) again when a port it chose turned out to be taken."""
+    for attempt in range(1, attempts):
+        try:
+            return launch()
+        except PortInUseError as error:
+            progress(f"port taken, retrying with other ports ({attempt}/{attempts}): {str(error).splitlines()[0]}")
+    return launch()

@@ -1,0 +1,1 @@
+pytest_plugins = ["vaultext_sandbox.pytest_plugin"]

@@ -1,0 +1,40 @@
+"""The sandbox's Kafka is a real broker with real consumer groups and committed offsets."""
+
+from __future__ import annotations
+
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConsumerGroupTopicPartitions, NewTopic, OffsetSpec
+from vaultext_sandbox import Kafka
+
+
+def test_lag_read_back_through_the_admin_api_is_exact(kafka: Kafka) -> None:
+    topic, group = f"lag-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])[topic].result(timeout=30)
+
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    for index in range(100):
+        producer.produce(topic, value=f"recording-{index}".encode(), partition=index % 4)
+    assert producer.flush(30) == 0
+
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(topic, partition, 0) for partition in range(4)])
+    consumed = 0
+    while consumed < 60:
+        message = consumer.poll(10)
+        assert message is not None and message.error() is None
+        consumed += 1
+        consumer.commit(message=message, asynchronous=False)
+    consumer.close()
+
+    committed_future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+    committed = {tp.partition: tp.offset for tp in committed_future.result(timeout=30).topic_partitions}
+    latest_futures = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest() for p in range(4)})
+    latest = {tp.partition: future.result(timeout=30).offset for tp, future in latest_futures.items()}
+
+    assert sum(latest.values()) == 100
+    lag = sum(latest[p] - max(committed.get(p, 0), 0) for p in range(4))
+    assert lag == 40

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+
 from vaultext_operator.api.autoscaling import AutoscalingSpec
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets, summarize
 from vaultext_operator.scaling.policy import ScalingHistory, ScalingInput, decide

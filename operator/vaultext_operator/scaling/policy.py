@@ -156,8 +156,10 @@ def _from_lag(inp: ScalingInput, summary: LagSummary, history: ScalingHistory) -
     kept = tuple((t, r) for t, r in history.recommendations if t > window_start)
     if recommendation > current:
         stabilized = recommendation
-        if spec.max_scale_up_step is not None and recommendation - current > spec.max_scale_up_step:
-            stabilized = current + spec.max_scale_up_step
+        # minReplicas is a bound, not a scaling step: reaching it is never rate-limited
+        stepped_from = max(current, spec.min_replicas)
+        if spec.max_scale_up_step is not None and recommendation - stepped_from > spec.max_scale_up_step:
+            stabilized = stepped_from + spec.max_scale_up_step
             steps.append(f"step limited to +{spec.max_scale_up_step}")
     elif recommendation < current and not to_zero:
         highest = max([recommendation, *(r for _, r in kept)])

@@ -49,7 +49,7 @@ def _properties(data_dir: Path, port: int, controller_port: int) -> str:
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
-        "log.cleaner.dedupe.buffer.size": "1048576",
+        "log.cleaner.dedupe.buffer.size": "2097152",
         "log.segment.bytes": "16777216",
         "num.network.threads": "2",
         "num.io.threads": "2",

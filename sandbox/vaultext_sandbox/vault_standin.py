@@ -1,0 +1,302 @@
+"""A Kerberos Vault stand-in: the storage endpoints extensions use, with failures on demand.
+
+- `GET /api/storage/blob` with `X-Kerberos-Storage-FileName`, `-Provider`, `-AccessKey`, `-SecretAccessKey`
+  answers the recording (`video/mp4`, gzip when the client accepts it and `gzip` is on);
+- `GET /api/storage` with the same headers answers `{"data": "<signed URL>"}`; the signed URL serves the bytes
+  without headers until it expires;
+- errors are JSON `{"data": "<message>"}`: 401 for unknown credentials, 404 for unknown recordings, and any
+  status or delay set with `fail()` / `delay()`.
+
+Use it as a library (`with VaultStandIn() as vault: vault.put(...)`) or run `python -m vaultext_sandbox vault`.
+It binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCESS_KEY = "vault-access-key"
+DEFAULT_SECRET_KEY = "vault-secret-key"
+ANY_KEY = "*"
+
+
+@dataclass
+class Fault:
+    status: int
+    remaining: int | None  # None: for ever
+    message: str
+
+
+@dataclass
+class Request:
+    """One request the stand-in answered, for tests to inspect."""
+
+    path: str
+    file_name: str
+    provider: str
+    status: int
+
+
+@dataclass
+class _State:
+    accounts: dict[str, str] = field(default_factory=dict)
+    recordings: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    faults: dict[str, Fault] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    gzip: bool = True
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class VaultStandIn:
+    def __init__(
+        self,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        port: int = 0,
+        gzip_bodies: bool = True,
+    ) -> None:
+        self._state = _State(accounts={access_key: secret_key}, gzip=gzip_bodies)
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self._state, self._stopping))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self.access_key, self.secret_key = access_key, secret_key
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The API base URL, ending in `/api` as Vault's does."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> VaultStandIn:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="vault-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> VaultStandIn:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def add_account(self, access_key: str, secret_key: str) -> None:
+        with self._state.lock:
+            self._state.accounts[access_key] = secret_key
+
+    def put(self, provider: str, key: str, data: bytes) -> None:
+        with self._state.lock:
+            self._state.recordings[(provider, key)] = data
+
+    def fail(self, key: str, status: int, times: int | None = None, message: str = "") -> None:
+        """Answer `status` for `key` (or every key: `ANY_KEY`), `times` times or until `clear()`."""
+        with self._state.lock:
+            self._state.faults[key] = Fault(status, times, message or f"injected failure {status}")
+
+    def delay(self, key: str, seconds: float) -> None:
+        """Wait `seconds` before answering requests for `key` (or `ANY_KEY`): a slow or hanging Vault."""
+        with self._state.lock:
+            self._state.delays[key] = seconds
+
+    def clear(self) -> None:
+        with self._state.lock:
+            self._state.faults.clear()
+            self._state.delays.clear()
+
+    def set_gzip(self, enabled: bool) -> None:
+        self._state.gzip = enabled
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def downloads(self, key: str) -> int:
+        """How many times `key`'s bytes were served successfully."""
+        return sum(1 for r in self.requests if r.file_name == key and r.status == 200 and "blob" in r.path)
+
+
+def sign(signing_key: bytes, provider: str, key: str, expires: int) -> str:
+    return hmac.new(signing_key, f"{provider}\n{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("%s %s", self.address_string(), format % args)
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            path = parts.path.rstrip("/")
+            if path == "/api/storage/blob":
+                self._storage(signed=False)
+            elif path == "/api/storage":
+                self._storage(signed=True)
+            elif path.startswith("/signed/"):
+                self._signed(path, parse_qs(parts.query))
+            elif path in ("/api/health", "/health"):
+                self._json(200, {"data": "ok"})
+            else:
+                self._json(404, {"data": f"no route {parts.path}"})
+
+        def _record(self, file_name: str, provider: str, status: int) -> None:
+            with state.lock:
+                state.requests.append(Request(self.path, file_name, provider, status))
+
+        def _injected(self, key: str) -> Fault | None:
+            with state.lock:
+                delay = state.delays.get(key, state.delays.get(ANY_KEY, 0.0))
+            if delay and stopping.wait(delay):
+                return Fault(503, None, "the stand-in is stopping")
+            with state.lock:
+                fault = state.faults.get(key) or state.faults.get(ANY_KEY)
+                if fault is None or fault.remaining == 0:
+                    return None
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                return fault
+
+        def _storage(self, signed: bool) -> None:
+            file_name = self.headers.get("X-Kerberos-Storage-FileName", "")
+            provider = self.headers.get("X-Kerberos-Storage-Provider", "")
+            access = self.headers.get("X-Kerberos-Storage-AccessKey", "")
+            secret = self.headers.get("X-Kerberos-Storage-SecretAccessKey", "")
+            fault = self._injected(file_name)
+            if fault is not None:
+                self._record(file_name, provider, fault.status)
+                self._json(fault.status, {"data": fault.message})
+                return
+            with state.lock:
+                known = access in state.accounts and hmac.compare_digest(state.accounts[access], secret)
+                data = state.recordings.get((provider, file_name))
+            if not known:
+                self._record(file_name, provider, 401)
+                self._json(401, {"data": "unknown access key or secret"})
+            elif not file_name or data is None:
+                self._record(file_name, provider, 404)
+                self._json(404, {"data": f"file {file_name!r} not found at provider {provider!r}"})
+            elif signed:
+                expires = int(time.time()) + 3600
+                signature = sign(state.signing_key, provider, file_name, expires)
+                host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+                url = (
+                    f"http://{host}/signed/{quote(provider, safe='')}/{quote(file_name, safe='')}"
+                    f"?expires={expires}&signature={signature}"
+                )
+                self._record(file_name, provider, 200)
+                self._json(200, {"data": url})
+            else:
+                self._record(file_name, provider, 200)
+                self._video(data)
+
+        def _signed(self, path: str, query: dict[str, list[str]]) -> None:
+            pieces = path.split("/")
+            if len(pieces) != 4:
+                self._json(404, {"data": "malformed signed URL"})
+                return
+            provider, file_name = unquote(pieces[2]), unquote(pieces[3])
+            expires = int((query.get("expires") or ["0"])[0] or 0)
+            given = (query.get("signature") or [""])[0]
+            expected = sign(state.signing_key, provider, file_name, expires)
+            fault = self._injected(file_name)
+            if fault is not None:
+                self._record(file_name, provider, fault.status)
+                self._json(fault.status, {"data": fault.message})
+                return
+            with state.lock:
+                data = state.recordings.get((provider, file_name))
+            if not hmac.compare_digest(given, expected) or expires < time.time():
+                self._record(file_name, provider, 403)
+                self._json(403, {"data": "signature invalid or expired"})
+            elif data is None:
+                self._record(file_name, provider, 404)
+                self._json(404, {"data": f"file {file_name!r} not found"})
+            else:
+                self._record(file_name, provider, 200)
+                self._video(data)
+
+        def _video(self, data: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            if state.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                data = gzip.compress(data, compresslevel=1)
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _json(self, status: int, body: dict[str, str]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def load_directory(vault: VaultStandIn, root: Path) -> int:
+    """Serve every file under `root/<provider>/<key…>` as recording `<key…>` of `<provider>`."""
+    count = 0
+    for path in sorted(root.glob("*/**/*")):
+        if path.is_file():
+            relative = path.relative_to(root)
+            vault.put(relative.parts[0], "/".join(relative.parts[1:]), path.read_bytes())
+            count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaultext_sandbox vault", description="Kerberos Vault stand-in")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
+    parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
+    parser.add_argument("--recordings", type=Path, help="directory laid out as <provider>/<key>")
+    parser.add_argument("--no-gzip", action="store_true", help="never gzip bodies")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    vault = VaultStandIn(args.access_key, args.secret_key, args.port, gzip_bodies=not args.no_gzip)
+    if args.recordings is not None:
+        log.info("serving %d recordings from %s", load_directory(vault, args.recordings), args.recordings)
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    vault.start()
+    print(f"vault stand-in on {vault.url} (access key {args.access_key!r})", flush=True)
+    done.wait()
+    vault.stop()
+    return 0

@@ -207,7 +207,7 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
             elif signed:
                 expires = int(time.time()) + 3600
                 signature = sign(state.signing_key, provider, file_name, expires)
-                host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+                host = self.headers.get("Host") or f"127.0.0.1:{getattr(self.server, 'server_port', 0)}"
                 url = (
                     f"http://{host}/signed/{quote(provider, safe='')}/{quote(file_name, safe='')}"
                     f"?expires={expires}&signature={signature}"

@@ -1,0 +1,194 @@
+"""Decode sampled frames of an in-memory recording with PyAV.
+
+The file is demuxed once (cheap: no decoding), the plan is made from the packets' keyframe times, and only
+the packets a plan needs are decoded: for keyframe plans just those keyframes. Each kept frame is scaled and
+converted to RGB in one swscale pass (`to_ndarray(width=, height=, format=)`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from vaultext_worker.runtime.errors import BadVideoError
+from vaultext_worker.runtime.sampling import SamplePlan, plan_sampling
+
+Image = NDArray[np.uint8]
+SizeFor = Callable[[int, int], tuple[int, int]]
+_EPSILON_S = 1e-3
+
+
+@dataclass
+class DecodedRecording:
+    images: list[Image]
+    times: list[float]
+    source_width: int
+    source_height: int
+    duration_s: float
+    plan: SamplePlan = field(default_factory=lambda: SamplePlan("all"))
+
+
+@dataclass
+class _Demuxed:
+    packets: list[av.Packet[Any]]
+    times: list[float]
+    keyframe_indexes: list[int]
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """Frames drained from the decoder carry no time base: use the stream's."""
+
+    time_base: Fraction
+    base: float
+
+    def seconds(self, frame: av.VideoFrame) -> float:
+        return float(frame.pts * self.time_base) - self.base if frame.pts is not None else 0.0
+
+
+def _same_size(width: int, height: int) -> tuple[int, int]:
+    return width, height
+
+
+def _clock(stream: av.VideoStream) -> _Clock:
+    if stream.time_base is None:
+        raise BadVideoError("the video stream has no time base")
+    base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    return _Clock(Fraction(stream.time_base), base)
+
+
+def _demux(container: av.container.InputContainer, stream: av.VideoStream, clock: _Clock) -> _Demuxed:
+    base = clock.base
+    packets: list[av.Packet[Any]] = []
+    times: list[float] = []
+    keyframes: list[int] = []
+    end = 0.0
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        time = float(packet.pts * packet.time_base) - base
+        if packet.is_keyframe:
+            keyframes.append(len(packets))
+        packets.append(packet)
+        times.append(time)
+        end = max(end, time + float((packet.duration or 0) * packet.time_base))
+    if not packets:
+        raise BadVideoError("the video stream holds no packets")
+    if not keyframes:
+        keyframes.append(0)
+    return _Demuxed(packets, times, keyframes, end)
+
+
+def _frames(context: av.VideoCodecContext, packets: list[av.Packet[Any]], drain: bool) -> Iterator[av.VideoFrame]:
+    for packet in packets:
+        yield from context.decode(packet)
+    if drain:
+        yield from context.decode(None)
+
+
+def decode_recording(
+    data: bytes,
+    mode: str = "even",
+    frames: int = 5,
+    interval_s: float = 1.0,
+    size_for: SizeFor = _same_size,
+    threads: int = 0,
+) -> DecodedRecording:
+    """Decode the frames a sampling mode asks for; every image is RGB at `size_for(source w, h)`."""
+    if not data:
+        raise BadVideoError("the recording is empty (0 bytes)")
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise BadVideoError("the file holds no video stream")
+            stream = container.streams.video[0]
+            context = stream.codec_context
+            context.thread_type = "AUTO"
+            context.thread_count = threads
+            clock = _clock(stream)
+            demuxed = _demux(container, stream, clock)
+            keyframe_times = [demuxed.times[index] for index in demuxed.keyframe_indexes]
+            plan = plan_sampling(mode, demuxed.duration_s, keyframe_times, frames, interval_s)
+            width, height = context.width, context.height
+            if width <= 0 or height <= 0:
+                raise BadVideoError(f"the video stream has no picture size ({width}x{height})")
+            target = size_for(width, height)
+            picked = _decode_plan(context, demuxed, plan, clock)
+            images = [
+                np.asarray(frame.to_ndarray(width=target[0], height=target[1], format="rgb24"), dtype=np.uint8)
+                for _, frame in picked
+            ]
+            times = [time for time, _ in picked]
+    except av.FFmpegError as error:
+        raise BadVideoError(f"cannot decode the recording: {error}") from error
+    if not images:
+        raise BadVideoError("no frame could be decoded")
+    return DecodedRecording(images, times, width, height, demuxed.duration_s, plan)
+
+
+def _decode_plan(
+    context: av.VideoCodecContext, demuxed: _Demuxed, plan: SamplePlan, clock: _Clock
+) -> list[tuple[float, av.VideoFrame]]:
+    if plan.kind == "all":
+        return [(clock.seconds(frame), frame) for frame in _frames(context, demuxed.packets, drain=True)]
+    if plan.kind == "keyframes":
+        return _decode_keyframes(context, demuxed, plan, clock)
+    return _decode_exact(context, demuxed, plan, clock)
+
+
+def _decode_keyframes(
+    context: av.VideoCodecContext, demuxed: _Demuxed, plan: SamplePlan, clock: _Clock
+) -> list[tuple[float, av.VideoFrame]]:
+    wanted = set(plan.times)
+    packets = [demuxed.packets[i] for i in demuxed.keyframe_indexes if demuxed.times[i] in wanted]
+    decoded = [(clock.seconds(frame), frame) for frame in _frames(context, packets, drain=True)]
+    return sorted(decoded, key=lambda item: item[0])
+
+
+def _keyframe_before(demuxed: _Demuxed, time: float) -> int:
+    chosen = demuxed.keyframe_indexes[0]
+    for index in demuxed.keyframe_indexes:
+        if demuxed.times[index] <= time + _EPSILON_S:
+            chosen = index
+    return chosen
+
+
+def _decode_exact(
+    context: av.VideoCodecContext, demuxed: _Demuxed, plan: SamplePlan, clock: _Clock
+) -> list[tuple[float, av.VideoFrame]]:
+    """First frame at or after each planned time; jumps to a later keyframe instead of decoding a long gap."""
+    targets = sorted(plan.times)
+    picked: list[tuple[float, av.VideoFrame]] = []
+    last: tuple[float, av.VideoFrame] | None = None
+    position = _keyframe_before(demuxed, targets[0]) if targets else 0
+    step = 0
+    packets = demuxed.packets
+    while step < len(targets) and position <= len(packets):
+        draining = position == len(packets)
+        frames = list(context.decode(None if draining else packets[position]))
+        position += 1
+        for frame in sorted(frames, key=lambda f: f.pts or 0):
+            time = clock.seconds(frame)
+            last = (time, frame)
+            while step < len(targets) and time + _EPSILON_S >= targets[step]:
+                if not picked or picked[-1][1] is not frame:
+                    picked.append((time, frame))
+                step += 1
+        if draining:
+            break
+        if step < len(targets) and frames:
+            jump = _keyframe_before(demuxed, targets[step])
+            if jump > position:
+                context.flush_buffers()
+                position = jump
+    if step < len(targets) and last is not None and (not picked or picked[-1][1] is not last[1]):
+        picked.append(last)  # the recording ends before the last planned time: keep its final frame
+    return picked

@@ -1,0 +1,1 @@
+"""Fixtures generated here, never downloaded: recordings (PyAV) and a checkable ONNX detector."""

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from vaultext_sandbox.vault_standin import ANY_KEY, VaultStandIn
+from vaultext_worker.config import VaultSettings
+from vaultext_worker.runtime.errors import (
+    NotFoundError,
+    ShutdownRequested,
+    TooLargeError,
+    TransientError,
+    UnauthorizedError,
+)
+from vaultext_worker.runtime.events import VaultEvent, parse_event
+from vaultext_worker.runtime.vault import VaultClient, api_base
+
+from .messages import encoded, vault_event
+
+KEY = "youruser/1630643550_6-967003_highway 4_200-200-400-400_24_769.mp4"
+BODY = bytes(range(256)) * 400
+
+
+def client(vault: VaultStandIn, url: str | None = None, **overrides: object) -> VaultClient:
+    fields: dict[str, object] = {
+        "api_url": url or vault.url,
+        "access_key": vault.access_key,
+        "secret_key": vault.secret_key,
+        "timeout_s": 2.0,
+        "attempts": 3,
+        "backoff_s": 0.05,
+    }
+    fields.update(overrides)
+    return VaultClient(VaultSettings(**fields))  # type: ignore[arg-type]
+
+
+def event(key: str = KEY, source: str = "storj", **extra: Any) -> VaultEvent:
+    return parse_event(encoded(vault_event(key, source=source, **extra)))
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/"])
+def test_base_url_is_normalised(suffix: str) -> None:
+    assert api_base(f"http://127.0.0.1:8081{suffix}") == "http://127.0.0.1:8081/api"
+
+
+@pytest.mark.parametrize("with_api", [True, False])
+def test_download_with_and_without_api_suffix(vault: VaultStandIn, with_api: bool) -> None:
+    vault.put("storj", KEY, BODY)
+    url = vault.url if with_api else vault.url.removesuffix("/api")
+    assert client(vault, url).download(event()) == BODY
+    assert vault.downloads(KEY) == 1
+
+
+def test_gzip_bodies_are_undone(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    request = urllib.request.Request(
+        f"{vault.url}/storage/blob",
+        headers={
+            "X-Kerberos-Storage-FileName": KEY,
+            "X-Kerberos-Storage-Provider": "storj",
+            "X-Kerberos-Storage-AccessKey": vault.access_key,
+            "X-Kerberos-Storage-SecretAccessKey": vault.secret_key,
+            "Accept-Encoding": "gzip",
+        },
+    )
+    with urllib.request.urlopen(request) as answer:
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(answer.read()) == BODY
+    assert client(vault).download(event()) == BODY
+
+
+def test_signed_url_in_the_event_is_used_directly(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    url = client(vault).signed_url(event())
+    raw = vault_event(KEY)
+    raw["payload"]["signedUrl"] = url
+    raw["source"] = ""  # a signed URL needs neither provider nor credentials
+    anonymous = client(vault, access_key="", secret_key="")
+    assert anonymous.download(parse_event(encoded(raw))) == BODY
+    tampered = dict(raw, payload=dict(raw["payload"], signedUrl=url.replace("signature=", "signature=0")))
+    with pytest.raises(UnauthorizedError):
+        anonymous.download(parse_event(encoded(tampered)))
+
+
+def test_storage_override_in_the_event(vault: VaultStandIn) -> None:
+    vault.add_account("other-ak", "other-sk")
+    vault.put("storj", KEY, BODY)
+    data = {
+        "storage_uri": vault.url.removesuffix("/api"),
+        "storage_access_key": "other-ak",
+        "storage_secret": "other-sk",
+    }
+    wrong = client(vault, url="http://127.0.0.1:9/api", access_key="nope", secret_key="nope")
+    assert wrong.download(event(data=data)) == BODY
+
+
+def test_unknown_credentials_are_permanent(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    with pytest.raises(UnauthorizedError, match="unknown access key"):
+        client(vault, secret_key="wrong").download(event())
+    assert len(vault.requests) == 1  # not retried
+
+
+def test_missing_recording_is_permanent(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    with pytest.raises(NotFoundError, match="404"):
+        client(vault).download(event(key="youruser/absent.mp4"))
+    with pytest.raises(NotFoundError):
+        client(vault).download(event(source="other-provider"))
+
+
+def test_server_errors_are_retried_then_succeed(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.fail(KEY, 500, times=2)
+    assert client(vault).download(event()) == BODY
+    assert [r.status for r in vault.requests] == [500, 500, 200]
+
+
+def test_server_errors_give_up_after_the_attempts(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.fail(ANY_KEY, 503)
+    with pytest.raises(TransientError, match="gave up after 3 attempts"):
+        client(vault).download(event())
+    assert len(vault.requests) == 3
+
+
+def test_a_hanging_vault_times_out(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.delay(KEY, 30)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="Timeout"):
+        client(vault, timeout_s=0.3, attempts=2).download(event())
+    assert time.monotonic() - started < 5
+
+
+def test_size_cap_on_the_claim_and_on_the_body(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    with pytest.raises(TooLargeError, match="announces 2147483648"):
+        client(vault).download(event(file_size=2 * 1024**3))
+    assert vault.requests == []  # refused before downloading
+    with pytest.raises(TooLargeError, match="1000-byte limit"):
+        client(vault, max_download_bytes=1000).download(event(file_size=10))
+
+
+def test_a_stop_interrupts_the_backoff(vault: VaultStandIn) -> None:
+    vault.fail(ANY_KEY, 500)
+    stopping = threading.Event()
+    settings = VaultSettings(
+        api_url=vault.url, access_key=vault.access_key, secret_key=vault.secret_key, attempts=5, backoff_s=10.0
+    )
+    threading.Timer(0.3, stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(ShutdownRequested):
+        VaultClient(settings, stopping=stopping).download(event())
+    assert time.monotonic() - started < 3
+
+
+def test_standin_signed_endpoint_answers_json(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    request = urllib.request.Request(
+        f"{vault.url}/storage",
+        headers={
+            "X-Kerberos-Storage-FileName": KEY,
+            "X-Kerberos-Storage-Provider": "storj",
+            "X-Kerberos-Storage-AccessKey": vault.access_key,
+            "X-Kerberos-Storage-SecretAccessKey": vault.secret_key,
+        },
+    )
+    with urllib.request.urlopen(request) as answer:
+        body = json.loads(answer.read())
+    assert body["data"].startswith(f"http://127.0.0.1:{vault.port}/signed/")

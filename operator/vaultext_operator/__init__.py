@@ -1,0 +1,1 @@
+"""Kubernetes operator that runs Kerberos Vault machine-learning extensions as GPU Deployments."""

@@ -1,0 +1,95 @@
+"""Where an extension reads and writes: its Kafka topics and the Kerberos Vault it downloads recordings from."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from .common import MAX_STRING, NO_WHITESPACE, ApiModel, LocalObjectReference, TopicName, cel_rule
+
+
+class TopicRef(ApiModel):
+    """A Kafka topic."""
+
+    topic: TopicName = Field(description="Topic name.")
+
+
+class KafkaAuthSpec(ApiModel):
+    """SASL/TLS settings, read from a Secret so no credential ever appears in a pod spec."""
+
+    secret_ref: LocalObjectReference = Field(
+        description=(
+            "Secret with keys `username`, `password`, `mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and "
+            "`securityProtocol` (PLAINTEXT, SASL_PLAINTEXT, SASL_SSL, SSL)."
+        )
+    )
+
+
+class KafkaSpec(ApiModel):
+    """The extension's Kafka connection and topics; unset fields use the operator-wide defaults."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel_rule(
+                    "!has(self.input) || !has(self.output) || self.input.topic != self.output.topic",
+                    "kafka.output.topic must differ from kafka.input.topic",
+                ),
+                cel_rule(
+                    "!has(self.input) || !has(self.deadLetter) || self.input.topic != self.deadLetter.topic",
+                    "kafka.deadLetter.topic must differ from kafka.input.topic",
+                ),
+            ]
+        }
+    )
+
+    bootstrap_servers: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_STRING,
+        pattern=NO_WHITESPACE,
+        description="Comma-separated `host:port` list; unset uses the operator-wide default.",
+    )
+    input: TopicRef | None = Field(
+        default=None, description="Topic with Vault's recording events; unset uses the operator-wide default."
+    )
+    output: TopicRef | None = Field(
+        default=None, description="Topic for results; default `<name>-results`."
+    )
+    dead_letter: TopicRef | None = Field(
+        default=None,
+        description="Topic for messages that can never succeed; default `<name>-dead-letter`.",
+    )
+    consumer_group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=249,
+        pattern=NO_WHITESPACE,
+        description="Consumer group shared by all replicas; default `vaultext-<namespace>-<name>`.",
+    )
+    auth: KafkaAuthSpec | None = Field(default=None, description="SASL/TLS; unset connects with PLAINTEXT.")
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Self:
+        if self.input is not None:
+            if self.output is not None and self.output.topic == self.input.topic:
+                raise ValueError("kafka.output.topic must differ from kafka.input.topic")
+            if self.dead_letter is not None and self.dead_letter.topic == self.input.topic:
+                raise ValueError("kafka.deadLetter.topic must differ from kafka.input.topic")
+        return self
+
+
+class VaultSpec(ApiModel):
+    """The Kerberos Vault whose recordings the extension downloads; unset fields use operator-wide defaults."""
+
+    url: str | None = Field(
+        default=None,
+        max_length=MAX_STRING,
+        pattern=r"^https?://\S+$",
+        description="Vault API base URL, with or without a trailing `/api`.",
+    )
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="Secret with keys `accessKey` and `secretKey`; unset uses the operator-wide default Secret.",
+    )

@@ -1,0 +1,178 @@
+"""Pure builders: what the five-line CR turns into, and how each spec field shows up in the children."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultext_operator.api import VaultExtensionSpec
+from vaultext_operator.builders import ExtensionRef, build_children, build_deployment, required_secret_keys
+from vaultext_operator.settings import OperatorSettings
+
+OWNER = ExtensionRef(name="yolo", namespace="ml", uid="1234")
+SETTINGS = OperatorSettings(kafka_bootstrap_servers="kafka.ml:9092", vault_url="http://vault.ml/api")
+CONTRACT = {
+    "QUEUE_SYSTEM", "QUEUE_NAME", "QUEUE_TARGET", "KAFKA_BROKER", "KAFKA_GROUP", "VAULT_API_URL",
+    "VAULT_ACCESS_KEY", "VAULT_SECRET_KEY", "NUMBER_OF_PREDICTIONS", "VAULTEXT_EXTENSION_NAME",
+    "VAULTEXT_NAMESPACE", "VAULTEXT_DEAD_LETTER_TOPIC", "VAULTEXT_CONFIG", "VAULTEXT_METRICS_PORT",
+}  # fmt: skip
+KAFKA_AUTH = {"KAFKA_USERNAME", "KAFKA_PASSWORD", "KAFKA_MECHANISM", "KAFKA_SECURITY"}
+
+
+def deployment(replicas: int | None = 1, **fields: Any) -> dict[str, Any]:
+    spec = VaultExtensionSpec.model_validate({"image": "registry.example.com/acme/yolo:1.2", **fields})
+    return build_deployment(spec, OWNER, SETTINGS, replicas)
+
+
+def worker(manifest: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = manifest["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {variable["name"]: variable for variable in worker(manifest)["env"]}
+
+
+def test_five_line_cr_gives_a_gpu_deployment_with_the_full_contract() -> None:
+    built = deployment()
+    assert built["metadata"]["name"] == "yolo" and built["metadata"]["namespace"] == "ml"
+    owner = built["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("VaultExtension", "1234", True)
+    assert worker(built)["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert worker(built)["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    env = env_of(built)
+    assert set(env) == CONTRACT
+    assert env["QUEUE_SYSTEM"]["value"] == "KAFKA"
+    assert env["QUEUE_NAME"]["value"] == "vault-events"
+    assert env["QUEUE_TARGET"]["value"] == "yolo-results"
+    assert env["KAFKA_BROKER"]["value"] == "kafka.ml:9092"
+    assert env["KAFKA_GROUP"]["value"] == "vaultext-ml-yolo"
+    assert env["VAULT_API_URL"]["value"] == "http://vault.ml/api"
+    assert env["NUMBER_OF_PREDICTIONS"]["value"] == "5"
+    assert env["VAULTEXT_DEAD_LETTER_TOPIC"]["value"] == "yolo-dead-letter"
+    assert env["VAULT_ACCESS_KEY"] == {
+        "name": "VAULT_ACCESS_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "vault-credentials", "key": "accessKey"}},
+    }
+    assert env["VAULTEXT_CONFIG"]["valueFrom"]["configMapKeyRef"]["name"] == "yolo-config"
+
+
+def test_secrets_only_by_reference() -> None:
+    built = deployment(kafka={"auth": {"secretRef": {"name": "kafka-sasl"}}})
+    env = env_of(built)
+    assert KAFKA_AUTH <= set(env)
+    for name in KAFKA_AUTH | {"VAULT_ACCESS_KEY", "VAULT_SECRET_KEY"}:
+        assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], name
+    assert env["KAFKA_SECURITY"]["valueFrom"]["secretKeyRef"] == {"name": "kafka-sasl", "key": "securityProtocol"}
+
+
+def test_restricted_security_context_and_probes() -> None:
+    built = deployment()
+    pod = built["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    context = worker(built)["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert worker(built)["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert worker(built)["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert worker(built)["ports"][0]["containerPort"] == 8080
+    assert pod["terminationGracePeriodSeconds"] == 60
+
+
+def test_gpu_fields_become_scheduling_constraints() -> None:
+    built = deployment(
+        gpu={
+            "count": 2,
+            "resourceName": "nvidia.com/mig-1g.10gb",
+            "product": "NVIDIA-A100-SXM4-40GB",
+            "runtimeClassName": "nvidia",
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}],
+        }
+    )
+    pod = built["spec"]["template"]["spec"]
+    assert worker(built)["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "2"
+    assert "nvidia.com/gpu" not in worker(built)["resources"]["limits"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"}
+    assert pod["runtimeClassName"] == "nvidia"
+    assert {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"} in pod["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+
+
+def test_cpu_only_extension_requests_no_gpu_and_tolerates_nothing() -> None:
+    built = deployment(gpu={"count": 0})
+    assert "nvidia.com/gpu" not in worker(built)["resources"].get("limits", {})
+    assert built["spec"]["template"]["spec"]["tolerations"] == []
+
+
+def test_replicas_omitted_when_another_manager_owns_them() -> None:
+    assert "replicas" not in deployment(replicas=None)["spec"]
+    assert deployment(replicas=3)["spec"]["replicas"] == 3
+
+
+def test_spec_env_overrides_contract_and_adds_variables() -> None:
+    env = env_of(deployment(env=[{"name": "QUEUE_NAME", "value": "other"}, {"name": "EXTRA", "value": "1"}]))
+    assert env["QUEUE_NAME"] == {"name": "QUEUE_NAME", "value": "other"}
+    assert env["EXTRA"]["value"] == "1"
+    names = [variable["name"] for variable in worker(deployment(env=[{"name": "QUEUE_NAME", "value": "x"}]))["env"]]
+    assert names.count("QUEUE_NAME") == 1
+
+
+def test_pod_template_overlay_merges_sidecars_volumes_and_keeps_the_selector() -> None:
+    built = deployment(
+        podTemplate={
+            "metadata": {"labels": {"team": "vision", "vault.kerberos.io/extension": "hijack"}},
+            "spec": {
+                "priorityClassName": "inference",
+                "volumes": [{"name": "models", "emptyDir": {}}],
+                "containers": [
+                    {"name": "worker", "volumeMounts": [{"name": "models", "mountPath": "/models"}]},
+                    {"name": "sidecar", "image": "busybox"},
+                ],
+            },
+        }
+    )
+    template = built["spec"]["template"]
+    assert template["metadata"]["labels"]["team"] == "vision"
+    assert template["metadata"]["labels"]["vault.kerberos.io/extension"] == "yolo"
+    pod = template["spec"]
+    assert pod["priorityClassName"] == "inference"
+    assert [volume["name"] for volume in pod["volumes"]] == ["tmp", "models"]
+    assert [container["name"] for container in pod["containers"]] == ["worker", "sidecar"]
+    mounts = [mount["mountPath"] for mount in pod["containers"][0]["volumeMounts"]]
+    assert mounts == ["/tmp", "/models"]
+    assert pod["containers"][0]["image"] == "registry.example.com/acme/yolo:1.2"
+
+
+def test_config_change_changes_the_pod_template() -> None:
+    first = deployment(config={"threshold": 0.5})["spec"]["template"]["metadata"]["annotations"]
+    again = deployment(config={"threshold": 0.5})["spec"]["template"]["metadata"]["annotations"]
+    other = deployment(config={"threshold": 0.6})["spec"]["template"]["metadata"]["annotations"]
+    assert first == again != other
+
+
+def test_children_in_apply_order_share_owner_and_namespace() -> None:
+    spec = VaultExtensionSpec.model_validate({"image": "x", "config": {"a": [1, 2]}})
+    children = build_children(spec, OWNER, SETTINGS, replicas=1)
+    assert [child["kind"] for child in children] == ["ConfigMap", "Service", "PodDisruptionBudget", "Deployment"]
+    assert children[0]["data"] == {"config.json": '{"a":[1,2]}'}
+    assert children[1]["spec"]["clusterIP"] == "None"
+    for child in children:
+        assert child["metadata"]["namespace"] == "ml"
+        assert child["metadata"]["ownerReferences"][0]["uid"] == "1234"
+
+
+def test_required_secret_keys_lists_every_referenced_secret() -> None:
+    spec = VaultExtensionSpec.model_validate(
+        {
+            "image": "x",
+            "kafka": {"auth": {"secretRef": {"name": "sasl"}}},
+            "vault": {"credentialsSecretRef": {"name": "vault"}},
+            "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}],
+        }
+    )
+    assert required_secret_keys(spec, OWNER, SETTINGS) == {
+        "sasl": {"username", "password", "mechanism", "securityProtocol"},
+        "vault": {"accessKey", "secretKey"},
+        "hub": {"token"},
+    }

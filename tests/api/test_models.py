@@ -1,0 +1,77 @@
+"""The pydantic models accept the five-line CR with defaults and refuse what the CRD's rules refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from vaultext_operator.api import VaultExtensionSpec
+from vaultext_operator.api.common import parse_quantity
+
+IMAGE = "registry.example.com/acme/yolo:1.2"
+
+
+def spec(**fields: Any) -> VaultExtensionSpec:
+    return VaultExtensionSpec.model_validate({"image": IMAGE, **fields})
+
+
+def test_image_alone_gets_sensible_defaults() -> None:
+    minimal = spec()
+    assert minimal.gpu.count == 1
+    assert minimal.gpu.resource_name is None  # the operator-wide default applies
+    assert minimal.frames_per_recording == 5
+    assert minimal.metrics_port == 8080
+    assert minimal.replicas == 1
+    assert minimal.termination_grace_period_seconds == 60
+    assert minimal.autoscaling.min_replicas <= minimal.autoscaling.max_replicas
+
+
+def test_camel_case_on_the_wire() -> None:
+    parsed = spec(imagePullPolicy="Always", kafka={"deadLetter": {"topic": "dlq"}, "consumerGroup": "g"})
+    dumped = parsed.model_dump(by_alias=True, exclude_none=True)
+    assert dumped["imagePullPolicy"] == "Always"
+    assert dumped["kafka"] == {"deadLetter": {"topic": "dlq"}, "consumerGroup": "g"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"image": ""}, "image"),
+        ({"image": "has space"}, "image"),
+        ({"gpu": {"count": -1}}, "count"),
+        ({"gpu": {"count": 0, "product": "NVIDIA-A100"}}, "gpu.product needs"),
+        ({"gpu": {"resourceName": "gpu"}}, "resourceName"),
+        ({"gpu": {"resourceName": "kubernetes.io/gpu"}}, "kubernetes.io"),
+        ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "minReplicas"),
+        ({"resources": {"requests": {"memory": "8Gi"}, "limits": {"memory": "4Gi"}}}, "exceeds"),
+        ({"resources": {"requests": {"cpu": "lots"}}}, "cpu"),
+        ({"kafka": {"input": {"topic": "a"}, "output": {"topic": "a"}}}, "must differ"),
+        ({"kafka": {"input": {"topic": "bad topic"}}}, "topic"),
+        ({"vault": {"url": "ftp://vault"}}, "url"),
+        ({"env": [{"name": "A", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}, "not both"),
+        ({"env": [{"name": "A", "valueFrom": {}}]}, "exactly one"),
+        ({"gpu": {"tolerations": [{"operator": "Equal", "value": "x"}]}}, "without key"),
+        ({"gpu": {"tolerations": [{"key": "k", "tolerationSeconds": 5}]}}, "NoExecute"),
+        ({"replicas": -1}, "replicas"),
+        ({"unknownField": 1}, "unknownField"),
+    ],
+)
+def test_invalid_specs_are_refused_with_a_clear_message(fields: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        spec(**fields)
+    assert fragment in str(refused.value)
+
+
+def test_mig_and_time_sliced_resource_names_are_accepted() -> None:
+    assert spec(gpu={"resourceName": "nvidia.com/mig-1g.10gb"}).gpu.resource_name == "nvidia.com/mig-1g.10gb"
+    assert spec(gpu={"resourceName": "nvidia.com/gpu.shared"}).gpu.resource_name == "nvidia.com/gpu.shared"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("500m", "0.5"), ("2", "2"), ("1Ki", "1024"), ("1.5Gi", str(int(1.5 * 2**30))), ("3k", "3000")],
+)
+def test_quantities_parse_like_kubernetes(text: str, value: str) -> None:
+    assert parse_quantity(text) == type(parse_quantity(text))(value)

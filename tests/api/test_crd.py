@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from vaultext_operator import crdgen
 from vaultext_operator.__main__ import main
 
@@ -70,7 +69,8 @@ def test_optional_fields_are_nullable_and_fields_described() -> None:
     assert spec["gpu"]["properties"]["product"]["nullable"] is True
     assert spec["image"]["minLength"] == 1
     assert spec["gpu"]["properties"]["count"]["minimum"] == 0
-    undescribed = [path for path, node in schema_nodes(root_schema()["properties"]["spec"]) if "description" not in node]
+    spec_nodes = schema_nodes(root_schema()["properties"]["spec"])
+    undescribed = [path for path, node in spec_nodes if "description" not in node]
     assert all(path.endswith(("[]", "}")) for path in undescribed), undescribed
 
 

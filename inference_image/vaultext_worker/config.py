@@ -135,6 +135,7 @@ class KafkaSettings:
     mechanism: str = ""
     security: str = "PLAINTEXT"
     max_poll_interval_ms: int = 900_000
+    session_timeout_ms: int = 45_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KafkaSettings:
@@ -151,6 +152,7 @@ class KafkaSettings:
             mechanism=env.get("KAFKA_MECHANISM", ""),
             security=env.get("KAFKA_SECURITY", "").strip() or default_security,
             max_poll_interval_ms=_integer(env, "VAULTEXT_MAX_POLL_INTERVAL_MS", 900_000, minimum=10_000),
+            session_timeout_ms=_integer(env, "VAULTEXT_SESSION_TIMEOUT_MS", 45_000, minimum=1_000),
         )
 
     def client_config(self) -> dict[str, str]:

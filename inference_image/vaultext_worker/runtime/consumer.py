@@ -39,8 +39,8 @@ def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 45_000,
-        "heartbeat.interval.ms": 3_000,
+        "session.timeout.ms": settings.session_timeout_ms,
+        "heartbeat.interval.ms": min(3_000, settings.session_timeout_ms // 4),
         # a long recording blocks poll(); the group must not evict the worker meanwhile
         "max.poll.interval.ms": settings.max_poll_interval_ms,
         # events are small and each takes seconds: do not prefetch thousands another replica could take

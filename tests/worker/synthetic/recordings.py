@@ -45,16 +45,19 @@ class RecordingSpec:
     seed: int = 0
 
     def shapes(self) -> list[Shape]:
-        """Three shapes, one per colour, that stay inside the picture for the whole recording."""
+        """Three shapes, one per colour, each moving inside its own horizontal band: they never overlap and
+        stay inside the picture for the whole recording."""
         rng = np.random.default_rng(self.seed)
         shapes = []
-        for label in COLOURS:
+        band = self.height / len(COLOURS)
+        for row, label in enumerate(COLOURS):
             w = int(self.width * rng.uniform(0.10, 0.18))
-            h = int(self.height * rng.uniform(0.12, 0.22))
+            h = int(band * rng.uniform(0.4, 0.8))
+            top = row * band
             x0 = float(rng.uniform(0, self.width - w))
-            y0 = float(rng.uniform(0, self.height - h))
+            y0 = float(rng.uniform(top, top + band - h))
             x1 = float(rng.uniform(0, self.width - w))
-            y1 = float(rng.uniform(0, self.height - h))
+            y1 = float(rng.uniform(top, top + band - h))
             velocity = ((x1 - x0) / self.seconds, (y1 - y0) / self.seconds)
             shapes.append(Shape(label, w, h, (x0, y0), velocity))
         return shapes
@@ -67,7 +70,7 @@ class RecordingSpec:
         return round(time_s * self.fps) / self.fps
 
     def key(self) -> str:
-        text = f"v1-{self.width}x{self.height}-{self.seconds}-{self.fps}-{self.gop_seconds}-{self.seed}"
+        text = f"v2-{self.width}x{self.height}-{self.seconds}-{self.fps}-{self.gop_seconds}-{self.seed}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,95 @@
+"""Command line: `python -m vaultext_operator run | generate-crd`.
+
+Each subcommand is one entry of `SUBCOMMANDS` (name -> (add its arguments, run it)); add one there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .settings import OperatorSettings
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)")
+    parser.add_argument("--all-namespaces", "-A", action="store_true", help="watch the whole cluster")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="operator log level")
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf  # imported here so `generate-crd` works without a cluster library set up
+
+    from . import handlers, kube
+
+    overrides: dict[str, object] = {}
+    if args.namespace:
+        overrides["namespaces"] = ",".join(args.namespace)
+    elif args.all_namespaces:
+        overrides["namespaces"] = ""
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    settings = OperatorSettings().model_copy(update=overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it too
+    kube.use_kubeconfig(args.kubeconfig)
+    namespaces = settings.watched_namespaces()
+    liveness = (
+        f"http://{settings.health_host}:{settings.health_port}/healthz" if settings.health_port else None
+    )
+    logging.getLogger(__name__).info("handlers from %s; watching %s", handlers.__name__, namespaces or "all")
+    kopf.run(
+        standalone=True,
+        namespaces=namespaces,
+        clusterwide=not namespaces,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(settings=settings),
+    )
+    return 0
+
+
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--crds", type=Path, default=REPOSITORY / "crds", help="folder of the CRD file")
+    parser.add_argument("--samples", type=Path, default=REPOSITORY / "manifests" / "samples", help="samples folder")
+    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from . import crdgen
+
+    if args.check:
+        stale = crdgen.stale_files(args.crds, args.samples)
+        for path in stale:
+            print(f"stale: {path}", file=sys.stderr)
+        return 1 if stale else 0
+    for path in crdgen.write_files(args.crds, args.samples):
+        print(path)
+    return 0
+
+
+Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "run": ("run the operator against the current cluster", _run_arguments, _run),
+    "generate-crd": ("write crds/ and manifests/samples/ from the API models", _generate_arguments, _generate),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vaultext-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (description, add_arguments, _) in SUBCOMMANDS.items():
+        add_arguments(commands.add_parser(name, help=description, description=description))
+    args = parser.parse_args(argv)
+    return SUBCOMMANDS[args.command][2](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Pure status computation: the extension's status from its live Deployment and any input problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .api import DEGRADED, PROGRESSING, READY
+
+# Reasons for input only the operator can judge; while one holds, nothing is applied.
+SECRET_NOT_FOUND = "SecretNotFound"
+SECRET_KEY_MISSING = "SecretKeyMissing"
+GPU_RESOURCE_UNAVAILABLE = "GpuResourceUnavailable"
+GPU_PRODUCT_UNAVAILABLE = "GpuProductUnavailable"
+INVALID_SPEC = "InvalidSpec"
+APPLY_FAILED = "ApplyFailed"
+BLOCKING_REASONS = {
+    SECRET_NOT_FOUND, SECRET_KEY_MISSING, GPU_RESOURCE_UNAVAILABLE, GPU_PRODUCT_UNAVAILABLE, INVALID_SPEC,
+    APPLY_FAILED,
+}  # fmt: skip
+OWN_TYPES = (READY, PROGRESSING, DEGRADED)
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why the extension's children cannot be applied right now."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    reason: str
+    message: str
+
+
+def blocker_in(status: Json, generation: int) -> Blocker | None:
+    """The blocker recorded in `status` for this generation, if any."""
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == READY
+            and condition.get("reason") in BLOCKING_REASONS
+            and condition.get("observedGeneration") == generation
+        ):
+            return Blocker(condition["reason"], condition.get("message", ""))
+    return None
+
+
+def _deployment_condition(deployment: Json, kind: str) -> Json:
+    for condition in deployment.get("status", {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def verdicts(deployment: Json | None, blocker: Blocker | None) -> dict[str, Verdict]:
+    """Ready, Progressing and Degraded for the given live Deployment (None: not created yet)."""
+    if blocker is not None:
+        return {
+            READY: Verdict("False", blocker.reason, blocker.message),
+            PROGRESSING: Verdict("False", blocker.reason, "waiting for the input to be fixed"),
+            DEGRADED: Verdict("True", blocker.reason, blocker.message),
+        }
+    if deployment is None:
+        return {
+            READY: Verdict("False", "Reconciling", "the Deployment does not exist yet"),
+            PROGRESSING: Verdict("True", "Creating", "creating the Deployment"),
+            DEGRADED: Verdict("False", "AsExpected", ""),
+        }
+    status = deployment.get("status", {})
+    desired = deployment.get("spec", {}).get("replicas", 1)
+    current = status.get("observedGeneration", 0) >= deployment.get("metadata", {}).get("generation", 0)
+    updated, ready = status.get("updatedReplicas", 0), status.get("readyReplicas", 0)
+    counts = f"{ready}/{desired} pods ready, {updated} updated"
+    rolled_out = current and updated == desired and status.get("replicas", 0) == desired
+    progressing = _deployment_condition(deployment, "Progressing")
+    available = _deployment_condition(deployment, "Available")
+    failure = _deployment_condition(deployment, "ReplicaFailure")
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        degraded = Verdict("True", "ProgressDeadlineExceeded", progressing.get("message", ""))
+    elif failure.get("status") == "True":
+        degraded = Verdict("True", failure.get("reason", "ReplicaFailure"), failure.get("message", ""))
+    else:
+        degraded = Verdict("False", "AsExpected", "")
+    if current and available.get("status") == "True":
+        ready_verdict = Verdict("True", "Available", counts)
+    else:
+        detail = available.get("message") or "the Deployment has not reported yet"
+        ready_verdict = Verdict("False", "DeploymentUnavailable", f"{counts}; {detail}")
+    if rolled_out:
+        progressing_verdict = Verdict("False", "RolloutComplete", counts)
+    else:
+        progressing_verdict = Verdict("True", "RollingOut", counts)
+    return {READY: ready_verdict, PROGRESSING: progressing_verdict, DEGRADED: degraded}
+
+
+def merged_conditions(
+    previous: list[Json], verdicts_by_type: dict[str, Verdict], generation: int, now: datetime
+) -> list[Json]:
+    """New conditions; `lastTransitionTime` moves only when a status flips, other types are kept."""
+    by_type = {condition.get("type"): condition for condition in previous}
+    result = [condition for condition in previous if condition.get("type") not in verdicts_by_type]
+    for kind, verdict in verdicts_by_type.items():
+        before = by_type.get(kind, {})
+        flipped = before.get("status") != verdict.status
+        result.append(
+            {
+                "type": kind,
+                "status": verdict.status,
+                "reason": verdict.reason,
+                "message": verdict.message,
+                "lastTransitionTime": now.isoformat() if flipped else before["lastTransitionTime"],
+                "observedGeneration": generation,
+            }
+        )
+    return result
+
+
+def status_patch(
+    previous: Json, deployment: Json | None, blocker: Blocker | None, generation: int, selector: str, now: datetime
+) -> Json:
+    """The operator's part of `status` (a merge patch: the autoscaler's fields stay untouched)."""
+    live = (deployment or {}).get("status", {})
+    containers = (deployment or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    conditions = merged_conditions(previous.get("conditions") or [], verdicts(deployment, blocker), generation, now)
+    return {
+        "observedGeneration": generation,
+        "replicas": live.get("replicas", 0),
+        "readyReplicas": live.get("readyReplicas", 0),
+        "updatedReplicas": live.get("updatedReplicas", 0),
+        "availableReplicas": live.get("availableReplicas", 0),
+        "selector": selector,
+        "image": containers[0].get("image") if containers else previous.get("image"),
+        "conditions": conditions,
+    }
+
+
+def ready_of(status: Json) -> tuple[str, str] | None:
+    """(status, reason) of the Ready condition, to notice transitions worth an event."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == READY:
+            return condition.get("status", "Unknown"), condition.get("reason", "")
+    return None

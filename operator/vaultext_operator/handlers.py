@@ -1,0 +1,61 @@
+"""kopf handlers: thin wiring from cluster events to `reconcile`. Importing this module registers them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from .api import GROUP, PLURAL, VERSION
+from .builders import MANAGER
+from .conditions import INVALID_SPEC
+from .reconcile import owner_of, reconcile, refresh_status
+from .settings import OperatorSettings
+
+EXTENSIONS = (GROUP, VERSION, PLURAL)
+CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGER}
+RESYNC_SECONDS = 60.0
+
+
+def operator_settings(memo: Any) -> OperatorSettings:
+    settings: OperatorSettings = memo.settings
+    return settings
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # kopf keeps its progress in annotations: the structural schema would prune it from status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = 8
+
+
+@kopf.on.resume(*EXTENSIONS)
+@kopf.on.create(*EXTENSIONS)
+@kopf.on.update(*EXTENSIONS, field="spec")
+def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    settings = operator_settings(memo)
+    blocker = reconcile(dict(body), settings)
+    if blocker is not None and blocker.reason == INVALID_SPEC:
+        raise kopf.PermanentError(blocker.message)
+    if blocker is not None:
+        raise kopf.TemporaryError(f"{blocker.reason}: {blocker.message}", delay=settings.retry_delay_seconds)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
+def deployment_changed(body: kopf.Body, **_: Any) -> None:
+    owner = owner_of(dict(body))
+    if owner is not None:
+        refresh_status(body["metadata"]["namespace"], owner)
+
+
+@kopf.timer(*EXTENSIONS, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def resync_status(name: str, namespace: str | None, **_: Any) -> None:
+    if namespace is not None:
+        refresh_status(namespace, name)

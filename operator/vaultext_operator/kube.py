@@ -1,0 +1,143 @@
+"""The one module that talks to the API server: server-side apply, reads, status patches, events, nodes.
+
+Synchronous (kubernetes client); kopf runs the sync handlers in its thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+
+from .api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+Json = dict[str, Any]
+
+# Plural resource names of what the operator reads and applies.
+_PLURALS = {
+    "ConfigMap": "configmaps",
+    "Service": "services",
+    "Secret": "secrets",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "Deployment": "deployments",
+    KIND: PLURAL,
+}
+_lock = threading.Lock()
+_api: client.ApiClient | None = None
+
+
+class ApplyError(RuntimeError):
+    """The apiserver refused a manifest (the message is the apiserver's)."""
+
+
+def use_kubeconfig(kubeconfig: str | None = None) -> client.ApiClient:
+    """Connects with in-cluster credentials, else the given kubeconfig (or $KUBECONFIG / ~/.kube/config)."""
+    global _api
+    with _lock:
+        if _api is None:
+            if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                config.load_incluster_config()
+                _api = client.ApiClient()
+            else:
+                _api = config.new_client_from_config(config_file=kubeconfig)
+        return _api
+
+
+def api() -> client.ApiClient:
+    return _api if _api is not None else use_kubeconfig()
+
+
+def _path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = f"{base}/namespaces/{namespace}/{_PLURALS[kind]}"
+    return f"{path}/{name}" if name else path
+
+
+def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
+          content_type: str = "application/json") -> Json:
+    response: Json = api().call_api(
+        path, method, query_params=query or [], body=body,
+        header_params={"Accept": "application/json", "Content-Type": content_type},
+        auth_settings=["BearerToken"], response_type="object", _return_http_data_only=True,
+    )  # fmt: skip
+    return response
+
+
+def apply(manifest: Json, field_manager: str, dry_run: bool = False) -> Json:
+    """Server-side apply (force: the operator owns what it declares); returns the object as stored."""
+    metadata = manifest["metadata"]
+    query = [("fieldManager", field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
+    path = _path(manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"])
+    try:
+        return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
+    except client.ApiException as error:
+        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {error.status} {error.body}") from error
+
+
+def get(api_version: str, kind: str, namespace: str, name: str) -> Json | None:
+    try:
+        return _call("GET", _path(api_version, kind, namespace, name))
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def get_extension(namespace: str, name: str) -> Json | None:
+    return get(API_VERSION, KIND, namespace, name)
+
+
+def secret_keys(namespace: str, name: str) -> set[str] | None:
+    """Keys of a Secret (its values are never looked at), or None when it does not exist."""
+    secret = get("v1", "Secret", namespace, name)
+    if secret is None:
+        return None
+    return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
+
+
+def nodes_offering(resource_name: str, product: str | None) -> tuple[int, int]:
+    """(nodes with `resource_name` allocatable, of those the ones labelled with `product`, if given)."""
+    nodes = client.CoreV1Api(api()).list_node(_preload_content=False)
+    offering = with_product = 0
+    for node in json.loads(nodes.data)["items"]:
+        amount = (node.get("status", {}).get("allocatable") or {}).get(resource_name, "0")
+        if amount not in ("0", ""):
+            offering += 1
+            labels = node.get("metadata", {}).get("labels") or {}
+            if product is None or labels.get("nvidia.com/gpu.product") == product:
+                with_product += 1
+    return offering, with_product
+
+
+def patch_extension_status(namespace: str, name: str, status: Json) -> Json:
+    """Merge-patches the status subresource: fields not in `status` (the autoscaler's) stay as they are."""
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
+    return _call("PATCH", path, {"status": status}, content_type="application/merge-patch+json")
+
+
+def post_event(extension: Json, event_type: str, reason: str, message: str) -> None:
+    """A core/v1 Event on the extension, shown by `kubectl describe vext`."""
+    metadata = extension["metadata"]
+    now = datetime.now(UTC).isoformat()
+    event = {
+        "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata["uid"],
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": "vaultext-operator"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    client.CoreV1Api(api()).create_namespaced_event(metadata["namespace"], event)

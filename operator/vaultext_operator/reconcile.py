@@ -1,0 +1,149 @@
+"""One level-based reconcile of a VaultExtension: check inputs, apply every child, report status.
+
+Running it again with nothing changed changes nothing: server-side apply of identical manifests is a no-op
+and the status is only written when it differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import kube
+from .api import KIND, VaultExtensionSpec
+from .builders import (
+    MANAGER,
+    ExtensionRef,
+    build_children,
+    gpu_resource_name,
+    required_secret_keys,
+    selector_string,
+)
+from .conditions import (
+    APPLY_FAILED,
+    GPU_PRODUCT_UNAVAILABLE,
+    GPU_RESOURCE_UNAVAILABLE,
+    INVALID_SPEC,
+    SECRET_KEY_MISSING,
+    SECRET_NOT_FOUND,
+    Blocker,
+    blocker_in,
+    ready_of,
+    status_patch,
+)
+from .replicas import replicas_to_apply
+from .settings import OperatorSettings
+
+Json = dict[str, Any]
+log = logging.getLogger(__name__)
+# Status writes of one extension are serialized, each from fresh reads, so the last write is never stale.
+_status_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+
+
+def extension_ref(body: Json) -> ExtensionRef:
+    metadata = body["metadata"]
+    return ExtensionRef(name=metadata["name"], namespace=metadata["namespace"], uid=metadata["uid"])
+
+
+def check_inputs(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> Blocker | None:
+    """What the schema cannot judge: referenced Secrets and keys, and whether any node offers the GPU."""
+    for secret, keys in sorted(required_secret_keys(spec, ref, settings).items()):
+        present = kube.secret_keys(ref.namespace, secret)
+        if present is None:
+            return Blocker(SECRET_NOT_FOUND, f"Secret {ref.namespace}/{secret} does not exist (keys {sorted(keys)})")
+        if missing := keys - present:
+            return Blocker(SECRET_KEY_MISSING, f"Secret {ref.namespace}/{secret} lacks keys {sorted(missing)}")
+    if spec.gpu.count > 0 and settings.check_gpu_capacity:
+        resource = gpu_resource_name(spec, settings)
+        offering, with_product = kube.nodes_offering(resource, spec.gpu.product)
+        if offering == 0:
+            return Blocker(GPU_RESOURCE_UNAVAILABLE, f"no node offers the resource {resource}")
+        if with_product == 0:
+            return Blocker(
+                GPU_PRODUCT_UNAVAILABLE,
+                f"no node offering {resource} is labelled nvidia.com/gpu.product={spec.gpu.product}",
+            )
+    return None
+
+
+def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> Blocker | None:
+    """Applies every child, after a server-side dry run of all of them: all apply, or none does."""
+    live = kube.get("apps/v1", "Deployment", ref.namespace, ref.name)
+    manifests = build_children(spec, ref, settings, replicas_to_apply(spec, live))
+    try:
+        for manifest in manifests:
+            kube.apply(manifest, MANAGER, dry_run=True)
+        applied = [kube.apply(manifest, MANAGER) for manifest in manifests]
+    except kube.ApplyError as error:
+        return Blocker(APPLY_FAILED, str(error))
+    deployment = applied[-1]
+    before = (live or {}).get("metadata", {}).get("generation")
+    after = deployment["metadata"].get("generation")
+    if before != after:
+        verb = "created" if live is None else "updated"
+        log.info("Deployment %s/%s %s (generation %s)", ref.namespace, ref.name, verb, after)
+    return None
+
+
+def reconcile(body: Json, settings: OperatorSettings) -> Blocker | None:
+    """Converges the children to the spec; returns what blocks it, if anything (status already says so)."""
+    ref = extension_ref(body)
+    generation = int(body["metadata"].get("generation", 0))
+    try:
+        spec = VaultExtensionSpec.model_validate(body.get("spec") or {})
+    except ValidationError as error:
+        blocker: Blocker | None = Blocker(INVALID_SPEC, str(error))
+    else:
+        blocker = check_inputs(spec, ref, settings) or apply_children(spec, ref, settings)
+    refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker)
+    return blocker
+
+
+def refresh_status(
+    namespace: str, name: str, generation: int | None = None, blocker: Blocker | None = None
+) -> None:
+    """Writes status from a fresh read of the extension and its Deployment.
+
+    Without `generation` (a Deployment event or a resync) the blocker last recorded for the observed
+    generation stays in force until a reconcile clears it.
+    """
+    with _status_locks[(namespace, name)]:
+        extension = kube.get_extension(namespace, name)
+        if extension is None or extension["metadata"].get("deletionTimestamp"):
+            return
+        previous: Json = extension.get("status") or {}
+        if generation is None:
+            generation = int(previous.get("observedGeneration") or extension["metadata"].get("generation", 0))
+            blocker = blocker_in(previous, generation)
+        deployment = kube.get("apps/v1", "Deployment", namespace, name)
+        ref = extension_ref(extension)
+        now = datetime.now(UTC).replace(microsecond=0)
+        patch = status_patch(previous, deployment, blocker, generation, selector_string(ref), now)
+        if all(previous.get(key) == value for key, value in patch.items()):
+            return
+        kube.patch_extension_status(namespace, name, patch)
+        _announce(extension, previous, patch)
+
+
+def _announce(extension: Json, previous: Json, current: Json) -> None:
+    """Events for what a person wants to see in `kubectl describe`: Ready flips and image changes."""
+    if previous.get("image") and current.get("image") != previous.get("image"):
+        kube.post_event(extension, "Normal", "RollingOut", f"image {previous['image']} -> {current['image']}")
+    before, after = ready_of(previous), ready_of(current)
+    if after is not None and after != before:
+        ready, reason = after
+        message = next(c["message"] for c in current["conditions"] if c["type"] == "Ready")
+        kube.post_event(extension, "Normal" if ready == "True" else "Warning", reason, message or reason)
+
+
+def owner_of(child: Json) -> str | None:
+    """Name of the VaultExtension that controls a child, if any."""
+    for reference in child.get("metadata", {}).get("ownerReferences") or []:
+        if reference.get("kind") == KIND and reference.get("controller"):
+            return str(reference["name"])
+    return None

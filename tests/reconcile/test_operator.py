@@ -1,0 +1,132 @@
+"""The operator as a real process against the sandbox: from a five-line CR to running GPU pods, and back."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import yaml
+from vaultext_sandbox import Kube
+
+from .cluster_helpers import OperatorProcess, condition, get_json, wait_for
+
+IMAGE = "registry.example.com/acme/yolo:1.2"
+CHILDREN = ("deployment/yolo", "configmap/yolo-config", "service/yolo-metrics", "poddisruptionbudget/yolo")
+
+
+def apply_cr(kube: Kube, namespace: str, spec: dict[str, Any], name: str = "yolo") -> None:
+    document = {"apiVersion": "vault.kerberos.io/v1alpha1", "kind": "VaultExtension", "metadata": {"name": name}}
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump({**document, "spec": spec}))
+
+
+def extension(kube: Kube, namespace: str, name: str = "yolo") -> dict[str, Any] | None:
+    found: dict[str, Any] | None = get_json(kube, "vext", name, "-n", namespace)
+    return found
+
+
+def ready(kube: Kube, namespace: str, name: str = "yolo") -> dict[str, Any]:
+    return condition(extension(kube, namespace, name), "Ready")
+
+
+def status(kube: Kube, namespace: str) -> dict[str, Any]:
+    return dict((extension(kube, namespace) or {}).get("status", {}))
+
+
+def deployment_status(kube: Kube, namespace: str) -> dict[str, Any]:
+    return dict((get_json(kube, "deployment", "yolo", "-n", namespace) or {}).get("status", {}))
+
+
+def scheduled_pods(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    pods = (get_json(kube, "pods", "-n", namespace) or {}).get("items", [])
+    return [pod for pod in pods if pod["spec"].get("nodeName")]
+
+
+def blocked_by(kube: Kube, namespace: str, reason: str) -> dict[str, Any]:
+    found = ready(kube, namespace)
+    return found if found.get("reason") == reason else {}
+
+
+def test_five_line_cr_becomes_ready_gpu_pods(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str, gpu_nodes: tuple[str, list[str]]
+) -> None:
+    started = time.monotonic()
+    apply_cr(kube, namespace, {"image": IMAGE})
+    deployment = wait_for(lambda: get_json(kube, "deployment", "yolo", "-n", namespace), 5, "the Deployment")
+    assert time.monotonic() - started < 5
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    env = {variable["name"]: variable for variable in container["env"]}
+    for name in ("QUEUE_SYSTEM", "QUEUE_NAME", "QUEUE_TARGET", "KAFKA_BROKER", "KAFKA_GROUP", "VAULT_API_URL",
+                 "VAULT_ACCESS_KEY", "VAULT_SECRET_KEY", "NUMBER_OF_PREDICTIONS", "VAULTEXT_CONFIG"):
+        assert name in env, name
+    assert env["VAULT_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": vault_secret, "key": "secretKey"}
+    assert "not-a-real-secret" not in str(deployment)
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+    pods = wait_for(lambda: scheduled_pods(kube, namespace), 30, "a scheduled pod")
+    node = get_json(kube, "node", pods[0]["spec"]["nodeName"])
+    assert node is not None and node["metadata"]["labels"].get("nvidia.com/gpu.present") == "true"
+
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "Ready=True")
+    table = kube.kubectl("get", "vext", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "IMAGE", "REPLICAS", "READY", "LAG", "AGE"]
+    assert table[1].split()[:4] == ["yolo", IMAGE, "1", "True"]
+    events = kube.kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=yolo").stdout
+    assert "Available" in events
+
+
+def test_image_change_rolls_and_scale_and_delete(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str, gpu_nodes: tuple[str, list[str]]
+) -> None:
+    product, _ = gpu_nodes
+    spec = {"image": IMAGE, "gpu": {"product": product}, "autoscaling": {"engine": "none"}}
+    apply_cr(kube, namespace, spec)
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "Ready=True")
+
+    apply_cr(kube, namespace, {**spec, "image": "registry.example.com/acme/yolo:1.3"})
+    wait_for(
+        lambda: status(kube, namespace).get("image") == "registry.example.com/acme/yolo:1.3"
+        and ready(kube, namespace).get("status") == "True",
+        60, "the new image rolled out",
+    )  # fmt: skip
+    replica_sets = get_json(kube, "replicasets", "-n", namespace) or {}
+    assert len(replica_sets["items"]) == 2  # one per template: the rollout made a new one
+
+    kube.kubectl("scale", "vext/yolo", "-n", namespace, "--replicas=3")
+    wait_for(lambda: deployment_status(kube, namespace).get("readyReplicas") == 3, 60, "3 ready replicas")
+    wait_for(lambda: status(kube, namespace).get("replicas") == 3, 30, "status.replicas=3")
+
+    kube.kubectl("delete", "vext", "yolo", "-n", namespace, "--wait=true")
+    wait_for(
+        lambda: all(get_json(kube, child, "-n", namespace) is None for child in CHILDREN), 60, "garbage collection"
+    )
+
+
+def test_missing_secret_blocks_then_recovers(kube: Kube, namespace: str, operator: OperatorProcess) -> None:
+    apply_cr(kube, namespace, {"image": IMAGE, "gpu": {"count": 0}})
+    blocked = wait_for(lambda: blocked_by(kube, namespace, "SecretNotFound"), 15, "Ready=False SecretNotFound")
+    assert blocked["status"] == "False" and "vault-credentials" in blocked["message"]
+    assert get_json(kube, "deployment", "yolo", "-n", namespace) is None  # nothing half-applied
+    events = kube.kubectl("get", "events", "-n", namespace, "--field-selector", "reason=SecretNotFound").stdout
+    assert "vault-credentials" in events
+
+    kube.kubectl("create", "secret", "generic", "vault-credentials", "-n", namespace,
+                 "--from-literal=accessKey=a", "--from-literal=secretKey=b")
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "recovery to Ready=True")
+    assert operator.process is not None and operator.process.poll() is None
+
+
+def test_gpu_resource_no_node_offers_blocks_then_recovers(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str
+) -> None:
+    resource = f"example.com/gpu-{namespace}"
+    apply_cr(kube, namespace, {"image": IMAGE, "gpu": {"resourceName": resource}})
+    blocked = wait_for(lambda: blocked_by(kube, namespace, "GpuResourceUnavailable"), 15, "GpuResourceUnavailable")
+    assert resource in blocked["message"]
+    assert get_json(kube, "deployment", "yolo", "-n", namespace) is None
+    nodes = kube.add_gpu_nodes(1, resource=resource)
+    try:
+        wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "recovery to Ready=True")
+    finally:
+        kube.delete_nodes(nodes)

@@ -1,0 +1,112 @@
+"""Pure parts of the reconcile: status from a live Deployment, and who owns `replicas`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vaultext_operator.api import VaultExtensionSpec
+from vaultext_operator.conditions import SECRET_NOT_FOUND, Blocker, blocker_in, status_patch, verdicts
+from vaultext_operator.replicas import replicas_owned_by_others, replicas_to_apply
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def live_deployment(
+    replicas: int = 2, ready: int = 2, updated: int = 2, available: str = "True", generation: int = 3,
+    observed: int = 3, progressing_reason: str = "NewReplicaSetAvailable",
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"image": "img:2"}]}}},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "readyReplicas": ready,
+            "updatedReplicas": updated,
+            "availableReplicas": ready,
+            "conditions": [
+                {"type": "Available", "status": available, "message": "msg"},
+                {"type": "Progressing", "status": "True", "reason": progressing_reason, "message": "p"},
+            ],
+        },
+    }
+
+
+def test_available_deployment_is_ready_and_done() -> None:
+    result = verdicts(live_deployment(), None)
+    assert (result["Ready"].status, result["Ready"].reason) == ("True", "Available")
+    assert result["Progressing"].status == "False"
+    assert result["Degraded"].status == "False"
+
+
+def test_rollout_in_progress_and_stale_generation() -> None:
+    rolling = verdicts(live_deployment(updated=1), None)
+    assert rolling["Progressing"].status == "True"
+    stale = verdicts(live_deployment(observed=2), None)
+    assert stale["Ready"].status == "False"
+
+
+def test_unavailable_and_deadline_exceeded() -> None:
+    result = verdicts(live_deployment(ready=0, available="False", progressing_reason="ProgressDeadlineExceeded"), None)
+    assert (result["Ready"].status, result["Ready"].reason) == ("False", "DeploymentUnavailable")
+    assert (result["Degraded"].status, result["Degraded"].reason) == ("True", "ProgressDeadlineExceeded")
+
+
+def test_blocker_wins_and_is_remembered_for_its_generation() -> None:
+    blocker = Blocker(SECRET_NOT_FOUND, "Secret ml/vault does not exist")
+    patch = status_patch({}, live_deployment(), blocker, 4, "a=b", NOW)
+    ready = next(c for c in patch["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", SECRET_NOT_FOUND, 4)
+    assert blocker_in(patch, 4) == blocker
+    assert blocker_in(patch, 5) is None
+
+
+def test_transition_time_moves_only_when_status_flips() -> None:
+    first = status_patch({}, live_deployment(ready=1, available="False"), None, 1, "a=b", NOW)
+    later = NOW + timedelta(minutes=5)
+    same = status_patch(first, live_deployment(ready=1, available="False"), None, 1, "a=b", later)
+    flipped = status_patch(same, live_deployment(), None, 1, "a=b", later)
+
+    def ready_time(status: dict[str, Any]) -> str:
+        return str(next(c["lastTransitionTime"] for c in status["conditions"] if c["type"] == "Ready"))
+
+    assert ready_time(same) == ready_time(first) == NOW.isoformat()
+    assert ready_time(flipped) == later.isoformat()
+
+
+def test_conditions_of_other_writers_are_kept() -> None:
+    previous = {"conditions": [{"type": "Scaling", "status": "True", "reason": "Lag", "lastTransitionTime": "x"}]}
+    patch = status_patch(previous, None, None, 1, "a=b", NOW)
+    assert {c["type"] for c in patch["conditions"]} == {"Scaling", "Ready", "Progressing", "Degraded"}
+    assert patch["selector"] == "a=b" and patch["replicas"] == 0
+
+
+def spec(engine: str, **fields: Any) -> VaultExtensionSpec:
+    return VaultExtensionSpec.model_validate({"image": "x", "autoscaling": {"engine": engine}, **fields})
+
+
+def owned_by(manager: str, replicas: int = 4) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "managedFields": [
+                {"manager": "vaultext-operator", "fieldsV1": {"f:spec": {"f:template": {}}}},
+                {"manager": manager, "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            ]
+        },
+        "spec": {"replicas": replicas},
+    }
+
+
+def test_engine_none_always_applies_spec_replicas() -> None:
+    assert replicas_to_apply(spec("none", replicas=3), None) == 3
+    assert replicas_to_apply(spec("none", replicas=3), owned_by("vaultext-autoscaler")) == 3
+
+
+def test_autoscaled_deployment_is_seeded_then_left_to_the_autoscaler() -> None:
+    builtin = spec("builtin", autoscaling={"engine": "builtin", "minReplicas": 2, "maxReplicas": 5})
+    assert replicas_to_apply(builtin, None) == 2
+    assert replicas_to_apply(builtin, owned_by("vaultext-operator", replicas=2)) == 2
+    assert replicas_owned_by_others(owned_by("vaultext-autoscaler"))
+    assert replicas_to_apply(builtin, owned_by("vaultext-autoscaler")) is None
+    assert replicas_to_apply(spec("keda"), owned_by("kube-controller-manager")) is None

@@ -1,0 +1,131 @@
+"""Lag from the Kafka admin API, batched per cluster.
+
+Per poll and per cluster: one metadata request for the partitions of every topic involved, one OffsetFetch
+per group coordinator for ALL consumer groups (KIP-709, Kafka 3.0+), and one ListOffsets per partition leader
+for the high watermarks of every partition (plus one for log starts when an extension counts from
+`earliest`). Never one admin round-trip per extension.
+
+kafka-python, not confluent-kafka, does this part: librdkafka's admin OffsetFetch crashes the process when the
+group coordinator answers NOT_COORDINATOR (librdkafka issue #5040), which is exactly what a restarting
+broker does. A pure-Python client turns that into an exception we report and retry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, TopicPartition  # type: ignore[attr-defined]
+from kafka.admin import OffsetSpec  # type: ignore[import-untyped]
+from kafka.errors import KafkaError  # type: ignore[import-untyped]
+
+from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
+from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
+
+AdminFactory = Callable[..., Any]
+
+
+def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap_servers": connection.bootstrap_servers.split(","),
+        "security_protocol": connection.security_protocol,
+        "request_timeout_ms": int(timeout * 1000),
+        "client_id": "vaultext-operator",
+    }
+    if connection.sasl_mechanism is not None:
+        config["sasl_mechanism"] = connection.sasl_mechanism
+        config["sasl_plain_username"] = connection.username
+        config["sasl_plain_password"] = connection.password
+    return config
+
+
+class KafkaAdminLagSource:
+    def __init__(self, timeout: float = 5.0, admin_factory: AdminFactory = KafkaAdminClient) -> None:
+        self._timeout = timeout
+        self._admin_factory = admin_factory
+        self._admins: dict[KafkaConnection, Any] = {}
+
+    def poll(self, targets: Sequence[LagTarget]) -> Mapping[LagTarget, LagResult]:
+        by_cluster: dict[KafkaConnection, list[LagTarget]] = defaultdict(list)
+        for target in targets:
+            by_cluster[target.connection].append(target)
+        results: dict[LagTarget, LagResult] = {}
+        for connection, cluster_targets in by_cluster.items():
+            try:
+                results.update(self._poll_cluster(self._admin(connection), cluster_targets))
+            except (KafkaError, OSError) as error:
+                self._forget(connection)  # reconnect from scratch next poll
+                failure = LagFailure(f"Kafka {connection.bootstrap_servers}: {_describe(error)}")
+                results.update({target: failure for target in cluster_targets})
+        return results
+
+    def close(self) -> None:
+        for connection in list(self._admins):
+            self._forget(connection)
+
+    def _admin(self, connection: KafkaConnection) -> Any:
+        """One long-lived client per cluster: connections, metadata and coordinators are reused."""
+        if connection not in self._admins:
+            self._admins[connection] = self._admin_factory(**admin_config(connection, self._timeout))
+        return self._admins[connection]
+
+    def _forget(self, connection: KafkaConnection) -> None:
+        admin = self._admins.pop(connection, None)
+        if admin is not None:
+            admin.close()
+
+    def _poll_cluster(self, admin: Any, targets: list[LagTarget]) -> dict[LagTarget, LagResult]:
+        results: dict[LagTarget, LagResult] = {}
+        partitions_of: dict[str, list[int]] = {}
+        for topic in admin.describe_topics(sorted({t.topic for t in targets})):
+            if topic["error_code"] == 0 and topic["partitions"]:
+                partitions_of[topic["name"]] = sorted(p["partition_index"] for p in topic["partitions"])
+        for target in targets:
+            if target.topic not in partitions_of:
+                results[target] = LagFailure(f"topic {target.topic} does not exist")
+        readable = [t for t in targets if t.topic in partitions_of]
+        if not readable:
+            return results
+
+        wanted: dict[str, list[Any]] = defaultdict(list)
+        for target in readable:
+            wanted[target.group].extend(TopicPartition(target.topic, p) for p in partitions_of[target.topic])
+        committed = admin.list_group_offsets(dict(wanted))
+        all_partitions = [TopicPartition(t, p) for t in {t.topic for t in readable} for p in partitions_of[t]]
+        latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in all_partitions})
+        log_topics = {t.topic for t in readable if t.need_log_start}
+        log_start = (
+            admin.list_partition_offsets(
+                {tp: OffsetSpec.EARLIEST for tp in all_partitions if tp.topic in log_topics}
+            )
+            if log_topics
+            else {}
+        )
+        for target in readable:
+            group_offsets = committed.get(target.group, {})
+            ids = tuple(partitions_of[target.topic])
+            results[target] = LagReading(
+                partition_ids=ids,
+                partitions=tuple(_partition(target.topic, p, group_offsets, latest, log_start) for p in ids),
+            )
+        return results
+
+
+def _partition(topic: str, partition: int, committed: Mapping[Any, Any], latest: Mapping[Any, Any],
+               log_start: Mapping[Any, Any]) -> PartitionOffsets:
+    tp = TopicPartition(topic, partition)
+    commit = committed.get(tp)
+    high = latest.get(tp)
+    low = log_start.get(tp)
+    return PartitionOffsets(
+        committed=commit.offset if commit is not None and commit.offset >= 0 else NO_COMMIT,
+        latest=high.offset if high is not None else None,
+        log_start=low.offset if low is not None else None,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    name = type(error).__name__
+    return text if text.startswith(name) else f"{name}: {text}"

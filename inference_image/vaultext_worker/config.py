@@ -58,6 +58,7 @@ class ModelSettings:
     conf_threshold: float = 0.25
     iou_threshold: float = 0.45
     batch_size: int = 8
+    trt_cache_dir: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +79,7 @@ class ModelSettings:
             conf_threshold=_number(env, "VAULTEXT_CONF_THRESHOLD", 0.25),
             iou_threshold=_number(env, "VAULTEXT_IOU_THRESHOLD", 0.45),
             batch_size=_integer(env, "VAULTEXT_BATCH_SIZE", 8, minimum=1),
+            trt_cache_dir=env.get("VAULTEXT_TRT_CACHE", "").strip(),
             extra=extra,
         )
 

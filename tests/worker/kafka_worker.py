@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from vaultext_sandbox.vault_standin import VaultStandIn
 
 
@@ -57,7 +58,7 @@ def read_all(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[d
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            records.append(json.loads(message.value()))
+            records.append(json.loads(message.value() or b"null"))
     finally:
         consumer.close()
     return records
@@ -90,7 +91,16 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interva
 class WorkerProcess:
     """`python -m vaultext_worker` with the operator's environment contract."""
 
-    def __init__(self, bootstrap: str, vault: VaultStandIn, model: Path, log_dir: Path, **env: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        vault: VaultStandIn,
+        model: Path,
+        log_dir: Path,
+        command: tuple[str, ...] = (sys.executable, "-m", "vaultext_worker"),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.command = list(command)
         self.topic, self.output, self.dead_letter = unique("events"), unique("results"), unique("dead")
         self.group = unique("workers")
         self.metrics_port = free_port()
@@ -115,7 +125,7 @@ class WorkerProcess:
             "VAULTEXT_SESSION_TIMEOUT_MS": "6000",
             "VAULTEXT_DOWNLOAD_TIMEOUT": "5",
             "VAULTEXT_DOWNLOAD_BACKOFF": "0.1",
-            **env,
+            **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -126,9 +136,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.starts += 1
         log = (self.log_dir / f"worker-{self.starts}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "vaultext_worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.ready, 60, "the worker's /readyz")
         return self
 

@@ -6,6 +6,7 @@ import json
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def make_worker(kafka: Kafka, vault: VaultStandIn, detector: Path, tmp_path: Pat
     made: list[WorkerProcess] = []
 
     def make(**env: str) -> WorkerProcess:
-        worker = WorkerProcess(kafka.bootstrap, vault, detector, tmp_path, **env)
+        worker = WorkerProcess(kafka.bootstrap, vault, detector, tmp_path, env=env)
         worker.create_topics()
         made.append(worker)
         return worker
@@ -45,7 +46,7 @@ def make_worker(kafka: Kafka, vault: VaultStandIn, detector: Path, tmp_path: Pat
         worker.stop()
 
 
-def publish(vault: VaultStandIn, worker: WorkerProcess, indexes: range, **extra: object) -> None:
+def publish(vault: VaultStandIn, worker: WorkerProcess, indexes: range, **extra: Any) -> None:
     events = []
     for index in indexes:
         data = cached_recording(spec_for(index)).read_bytes()

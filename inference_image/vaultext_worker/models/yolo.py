@@ -38,6 +38,20 @@ def choose_providers(available: Sequence[str]) -> list[str]:
     return chosen or ["CPUExecutionProvider"]
 
 
+def provider_options(providers: Sequence[str], settings: ModelSettings) -> list[dict[str, str]]:
+    """TensorRT builds an engine on first use: cache it (when a directory is given) and allow FP16."""
+    options: list[dict[str, str]] = []
+    for provider in providers:
+        if provider == "TensorrtExecutionProvider":
+            trt = {"trt_fp16_enable": str(bool(settings.extra.get("fp16", True)))}
+            if settings.trt_cache_dir:
+                trt |= {"trt_engine_cache_enable": "True", "trt_engine_cache_path": settings.trt_cache_dir}
+            options.append(trt)
+        else:
+            options.append({})
+    return options
+
+
 def _class_names(settings: ModelSettings, metadata: dict[str, str], count: int) -> tuple[str, ...]:
     if settings.classes is not None:
         names = settings.classes
@@ -69,7 +83,9 @@ class YoloOnnx:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         chosen = list(providers) if providers is not None else choose_providers(ort.get_available_providers())
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=chosen, provider_options=provider_options(chosen, settings)
+        )
         self.providers: list[str] = list(self.session.get_providers())
         model_input = self.session.get_inputs()[0]
         self.input_name: str = model_input.name

@@ -18,7 +18,7 @@ LagSourceType = Literal["kafka", "prometheus"]
 TopicProvisioner = Literal["admin", "strimzi", "none"]
 
 DEFAULT_PROMETHEUS_QUERY = (
-    'sum by (partition) (kafka_consumergroup_lag{{consumergroup="{group}",topic="{topic}"}})'
+    'sum by (partition) (kafka_consumergroup_lag{consumergroup="{group}",topic="{topic}"})'
 )
 
 

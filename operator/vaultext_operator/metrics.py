@@ -1,0 +1,87 @@
+"""The operator's /metrics: consumer lag under kafka_exporter's metric names, plus the autoscaler's own.
+
+kafka_exporter's names let existing dashboards and the default Prometheus lag query work unchanged.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from vaultext_operator.scaling.lag import NO_COMMIT
+from vaultext_operator.sources.base import LagReading, LagTarget
+
+GROUP_PARTITION = ("consumergroup", "topic", "partition")
+TOPIC_PARTITION = ("topic", "partition")
+EXTENSION = ("namespace", "name")
+
+
+class OperatorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.lag = Gauge("kafka_consumergroup_lag", "Current approximate lag of a consumer group at topic/partition",
+                         GROUP_PARTITION, registry=r)
+        self.lag_sum = Gauge("kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic",
+                             ("consumergroup", "topic"), registry=r)
+        self.current_offset = Gauge("kafka_consumergroup_current_offset",
+                                    "Current offset of a consumer group at topic/partition", GROUP_PARTITION,
+                                    registry=r)
+        self.partition_offset = Gauge("kafka_topic_partition_current_offset",
+                                      "Current offset of a broker at topic/partition", TOPIC_PARTITION, registry=r)
+        self.partition_oldest = Gauge("kafka_topic_partition_oldest_offset",
+                                      "Oldest offset of a broker at topic/partition", TOPIC_PARTITION, registry=r)
+        self.partitions = Gauge("kafka_topic_partitions", "Number of partitions for this topic", ("topic",),
+                                registry=r)
+        self.desired = Gauge("vaultext_autoscaler_desired_replicas", "Replicas the policy asks for", EXTENSION,
+                             registry=r)
+        self.current = Gauge("vaultext_autoscaler_current_replicas", "Replicas of the Deployment", EXTENSION,
+                             registry=r)
+        self.poll_seconds = Histogram("vaultext_autoscaler_lag_poll_seconds", "Duration of one batched lag poll",
+                                      ("source",), registry=r)
+        self.poll_errors = Counter("vaultext_autoscaler_lag_poll_errors", "Lag polls that failed", EXTENSION,
+                                   registry=r)
+        self.scale_changes = Counter("vaultext_autoscaler_scale_changes", "Replica changes made", EXTENSION,
+                                     registry=r)
+
+    def record_lag(self, target: LagTarget, reading: LagReading, lags: list[int]) -> None:
+        total = 0
+        for partition, offsets, lag in zip(reading.partition_ids, reading.partitions, lags, strict=True):
+            p = str(partition)
+            self.lag.labels(target.group, target.topic, p).set(lag)
+            total += lag
+            if not reading.offsets_known:
+                continue
+            if offsets.committed != NO_COMMIT:
+                self.current_offset.labels(target.group, target.topic, p).set(offsets.committed)
+            if offsets.latest is not None:
+                self.partition_offset.labels(target.topic, p).set(offsets.latest)
+            if offsets.log_start is not None:
+                self.partition_oldest.labels(target.topic, p).set(offsets.log_start)
+        self.lag_sum.labels(target.group, target.topic).set(total)
+        self.partitions.labels(target.topic).set(len(reading.partition_ids))
+
+    def record_replicas(self, namespace: str, name: str, desired: int, current: int) -> None:
+        self.desired.labels(namespace, name).set(desired)
+        self.current.labels(namespace, name).set(current)
+
+    def forget(self, namespace: str, name: str, target: LagTarget | None, partitions: tuple[int, ...]) -> None:
+        """Drop the series of a deleted extension (topic-level series stay: other groups may read the topic)."""
+        for gauge in (self.desired, self.current):
+            _remove(gauge, namespace, name)
+        for counter in (self.poll_errors, self.scale_changes):
+            _remove(counter, namespace, name)
+        if target is not None:
+            for p in partitions:
+                _remove(self.lag, target.group, target.topic, str(p))
+                _remove(self.current_offset, target.group, target.topic, str(p))
+            _remove(self.lag_sum, target.group, target.topic)
+
+    def serve(self, port: int, address: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=address, registry=self.registry)
+
+
+def _remove(metric: Gauge | Counter, *labels: str) -> None:
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        return  # never recorded: nothing to drop

@@ -1,0 +1,63 @@
+"""The Prometheus lag source against the sandbox's real Prometheus scraping the operator's real /metrics."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import pytest
+from vaultext_operator.metrics import OperatorMetrics
+from vaultext_operator.scaling.lag import PartitionOffsets
+from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
+from vaultext_operator.sources.prometheus import PrometheusLagSource
+
+from .kafka_helpers import unique
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def poll_until(source: PrometheusLagSource, target: LagTarget, want: type, seconds: float = 30) -> LagResult:
+    deadline = time.monotonic() + seconds
+    while True:
+        result = source.poll([target])[target]
+        if isinstance(result, want) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)
+
+
+def test_lag_per_partition_read_back_through_prometheus(prometheus: Any) -> None:
+    metrics = OperatorMetrics()
+    port = free_port()
+    metrics.serve(port)
+    target = LagTarget(KafkaConnection("unused:9092"), unique("g"), unique("in"), "ns", "ext")
+    reading = LagReading((0, 1, 2), (PartitionOffsets(5, 12), PartitionOffsets(0, 0), PartitionOffsets(1, 31)))
+    metrics.record_lag(target, reading, [7, 0, 30])
+    prometheus.add_target(unique("job"), f"127.0.0.1:{port}")
+
+    source = PrometheusLagSource()
+    source.set_query(target, prometheus.url, None)
+    result = poll_until(source, target, LagReading)
+    assert isinstance(result, LagReading)
+    assert result.partition_ids == (0, 1, 2)
+    assert [p.latest for p in result.partitions] == [7, 0, 30]
+
+    other = LagTarget(target.connection, unique("g"), target.topic)
+    source.set_query(other, prometheus.url, None)
+    empty = source.poll([other])[other]
+    assert isinstance(empty, LagFailure) and "no series" in empty.error
+
+    prometheus.stop()
+    try:
+        down = source.poll([target])[target]
+        assert isinstance(down, LagFailure) and prometheus.url in down.error
+    finally:
+        prometheus.start()
+    assert isinstance(poll_until(source, target, LagReading, 60), LagReading)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -17,7 +18,8 @@ from .sandbox import Sandbox
 
 
 def state_file() -> Path:
-    return cache_root() / "run" / "state.json"
+    configured = os.environ.get("VAULTEXT_SANDBOX_STATE")
+    return Path(configured) if configured else cache_root() / "run" / "state.json"
 
 
 def read_state() -> dict[str, Any] | None:
@@ -58,12 +60,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sandbox = Sandbox(detached=True)
     try:
-        kube = sandbox.kube()
+        sandbox.start(kafka=True, prometheus=args.with_prometheus)
         if args.gpu_nodes:
-            kube.add_gpu_nodes(args.gpu_nodes, gpus_per_node=args.gpus_per_node)
-        sandbox.kafka()
-        if args.with_prometheus:
-            sandbox.prometheus()
+            sandbox.kube().add_gpu_nodes(args.gpu_nodes, gpus_per_node=args.gpus_per_node)
         described = sandbox.describe()
         if args.with_vault:
             described.update(start_vault(sandbox.workdir))

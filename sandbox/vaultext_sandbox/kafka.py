@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class Kafka:
         self.process.stop(grace=10)
 
     def _answers(self) -> bool:
+        host, port = self.bootstrap.rsplit(":", 1)
+        with socket.socket() as probe:
+            if probe.connect_ex((host, int(port))) != 0:
+                return False  # not listening yet: spare the client's connection-refused log lines
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000})
         try:
             admin.list_topics(timeout=1)

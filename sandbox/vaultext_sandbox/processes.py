@@ -17,7 +17,7 @@ from typing import TypeVar
 from .binaries import progress
 from .errors import PortInUseError, StartupError
 
-PORT_IN_USE_MARKERS = ("address already in use", "bind: address", "failed to bind", "BindException")
+PORT_IN_USE_MARKERS = ("address already in use", "failed to bind", "bindexception")
 _PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class ManagedProcess:
         if self.running():
             return
         tail = log_tail(self.log_path)
-        error = PortInUseError if any(marker in tail for marker in PORT_IN_USE_MARKERS) else StartupError
+        error = PortInUseError if any(marker in tail.lower() for marker in PORT_IN_USE_MARKERS) else StartupError
         raise error(f"{self.name} exited during start-up; end of {self.log_path}:\n{tail}")
 
     def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:

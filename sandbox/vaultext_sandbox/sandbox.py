@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,15 @@ class Sandbox:
         if self.prometheus_server is None:
             self.prometheus_server = start_prometheus(self.workdir / "prometheus", detached=self.detached)
         return self.prometheus_server
+
+    def start(self, kafka: bool = True, prometheus: bool = False) -> None:
+        """Start the cluster and, at the same time, the other parts asked for (Kafka's JVM is the slowest)."""
+        starters: list[Callable[[], object]] = [self.kube]
+        starters += [self.kafka] if kafka else []
+        starters += [self.prometheus] if prometheus else []
+        with ThreadPoolExecutor(max_workers=len(starters)) as pool:
+            for future in [pool.submit(starter) for starter in starters]:
+                future.result()
 
     def processes(self) -> list[ManagedProcess]:
         found = list(self.control_plane.processes) if self.control_plane else []

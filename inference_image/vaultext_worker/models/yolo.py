@@ -99,14 +99,24 @@ class YoloOnnx:
         self.conf_threshold = settings.conf_threshold
         self.iou_threshold = settings.iou_threshold
         self.max_detections = int(settings.extra.get("max_detections", 300))
-        channels = self.session.get_outputs()[0].shape[1]
         metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        if not isinstance(channels, int) or channels < 5:
+        channels = self._warm_up()
+        if channels < 5:
             raise ValueError(f"expected an output of shape [batch, 4 + classes, anchors], got {channels} channels")
         self.class_names = _class_names(settings, metadata, channels - 4)
         self.name: str = metadata.get("description", "") or path.stem
         self.version: str = metadata.get("version", "") + ("+" if metadata.get("version") else "") + _fingerprint(path)
         log.info("loaded %s (%s) on %s, input %s", path, self.version, self.providers, model_input.shape)
+
+    def _warm_up(self) -> int:
+        """One inference on a blank picture: first-call costs (TensorRT engine build) are paid at start-up,
+        not on the first recording, and the output layout is known. Returns the output's channel count."""
+        height, width = self.fixed_shape or (self.input_size, self.input_size)
+        blank = np.zeros((self.fixed_batch or 1, 3, height, width), dtype=np.float16 if self.half else np.float32)
+        output = self.session.run(None, {self.input_name: blank})[0]
+        if output.ndim != 3:
+            raise ValueError(f"expected an output of shape [batch, 4 + classes, anchors], got {output.shape}")
+        return int(output.shape[1])
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         ratio = min(self.input_size / width, self.input_size / height)

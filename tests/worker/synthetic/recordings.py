@@ -43,6 +43,7 @@ class RecordingSpec:
     fps: int = 10
     gop_seconds: float = 2.0
     seed: int = 0
+    noise: int = 0  # amplitude of per-frame sensor noise: raises the bitrate towards a real camera's
 
     def shapes(self) -> list[Shape]:
         """Three shapes, one per colour, each moving inside its own horizontal band: they never overlap and
@@ -70,7 +71,7 @@ class RecordingSpec:
         return round(time_s * self.fps) / self.fps
 
     def key(self) -> str:
-        text = f"v2-{self.width}x{self.height}-{self.seconds}-{self.fps}-{self.gop_seconds}-{self.seed}"
+        text = f"v2-{self.width}x{self.height}-{self.seconds}-{self.fps}-{self.gop_seconds}-{self.seed}-{self.noise}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -86,6 +87,7 @@ def render(spec: RecordingSpec) -> bytes:
     background = _background(spec.width, spec.height, spec.seed)
     shapes = spec.shapes()
     gop = max(1, round(spec.fps * spec.gop_seconds))
+    rng = np.random.default_rng(spec.seed + 2000)
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=spec.fps)
@@ -94,6 +96,9 @@ def render(spec: RecordingSpec) -> bytes:
         stream.options = {"preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
         for index in range(round(spec.seconds * spec.fps)):
             picture = background.copy()
+            if spec.noise:
+                grain = rng.integers(-spec.noise, spec.noise + 1, size=picture.shape[:2], dtype=np.int16)
+                picture = np.clip(picture + grain[:, :, None], 0, 255).astype(np.uint8)
             for shape in shapes:
                 x1, y1, x2, y2 = (round(v) for v in shape.box_at(index / spec.fps))
                 picture[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = COLOURS[shape.label]

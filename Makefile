@@ -30,5 +30,6 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+## Benchmarks: each prints medians and ratios against a baseline measured in the same run.
 bench: binaries
-	$(PY) -m bench
+	$(PY) bench/sandbox_startup.py

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/sandbox_startup.py [--runs 3]
 
-Starts the sandbox with the CLI (control plane + 2 fake GPU nodes, Kafka, Prometheus) several times against cached binaries and
-prints the median time to "up", the time of the control plane alone as a baseline, and the resident memory of every process.
+Starts the sandbox with the CLI (control plane + 2 fake GPU nodes, Kafka, Prometheus) several times against
+cached binaries and prints the median time to "up", the time of the control plane alone as a baseline, and the
+resident memory of every process.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Command line: `python -m vaultext_operator run | generate-crd`.
+"""Command line: `python -m vaultext_operator run | generate-crd | explain-scaling`.
 
 Each subcommand is one entry of `SUBCOMMANDS` (name -> (add its arguments, run it)); add one there.
 """
@@ -75,10 +75,21 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "reads one JSON object on stdin, prints the decision as JSON (see README: why did it scale?)"
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .scaling.explain import run
+
+    return run(sys.stdin, sys.stdout, sys.stderr)
+
+
 Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 SUBCOMMANDS: dict[str, Subcommand] = {
     "run": ("run the operator against the current cluster", _run_arguments, _run),
     "generate-crd": ("write crds/ and manifests/samples/ from the API models", _generate_arguments, _generate),
+    "explain-scaling": ("run the scaling policy on a JSON snapshot from stdin", _explain_arguments, _explain),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -59,3 +60,33 @@ def deployment_changed(body: kopf.Body, **_: Any) -> None:
 def resync_status(name: str, namespace: str | None, **_: Any) -> None:
     if namespace is not None:
         refresh_status(namespace, name)
+
+
+# --- Lag-driven autoscaling: one loop thread for all extensions, a daemon per extension registers it ---------
+
+
+@kopf.on.startup()
+def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
+    from .autoscaler import Autoscaler
+
+    settings = operator_settings(memo)
+    memo.autoscaler = Autoscaler(settings)
+    memo.autoscaler_stop = threading.Event()
+    metrics_port = int(getattr(settings, "metrics_port", 8082))
+    if metrics_port:
+        memo.autoscaler.metrics.serve(metrics_port, str(getattr(settings, "metrics_host", "127.0.0.1")))
+    threading.Thread(target=memo.autoscaler.run, args=(memo.autoscaler_stop,), name="autoscaler",
+                     daemon=True).start()
+
+
+@kopf.on.cleanup()
+def stop_autoscaler(memo: kopf.Memo, **_: Any) -> None:
+    memo.autoscaler_stop.set()
+
+
+@kopf.daemon(*EXTENSIONS, cancellation_timeout=10.0)
+def follow_lag(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
+               memo: Any, **_: Any) -> None:
+    memo.autoscaler.track(body)  # the live body: spec changes reach the loop without a restart
+    stopped.wait()
+    memo.autoscaler.untrack(namespace or "", name)

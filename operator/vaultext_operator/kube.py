@@ -141,3 +141,62 @@ def post_event(extension: Json, event_type: str, reason: str, message: str) -> N
         "count": 1,
     }
     client.CoreV1Api(api()).create_namespaced_event(metadata["namespace"], event)
+
+
+# --- Lag-driven autoscaling: replicas, capacity, credentials and KEDA/Strimzi objects ---------------------
+
+AUTOSCALER_MANAGER = "vaultext-autoscaler"
+
+
+def set_deployment_replicas(namespace: str, name: str, replicas: int) -> Json:
+    """Server-side applies only `spec.replicas`, owned by the autoscaler's field manager."""
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": replicas}}
+    return apply(manifest, AUTOSCALER_MANAGER)
+
+
+def list_all(api_version: str, plural: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
+    """Every object of a kind in all namespaces, in one LIST call."""
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+    items: list[Json] = _call("GET", f"{base}/{plural}", query=query).get("items") or []
+    return items
+
+
+def secret_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's decoded values (Kafka credentials for the lag source), or None when it does not exist."""
+    import base64  # only here: the rest of this module never reads secret values
+
+    secret = get("v1", "Secret", namespace, name)
+    if secret is None:
+        return None
+    decoded = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+    return {**decoded, **(secret.get("stringData") or {})}
+
+
+def _custom_path(source: Json | str, plural: str, namespace: str, name: str) -> str:
+    api_version = source if isinstance(source, str) else source["apiVersion"]
+    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
+
+
+def apply_custom(manifest: Json, plural: str, field_manager: str = AUTOSCALER_MANAGER,
+                 dry_run: bool = False) -> Json:
+    """Server-side apply of a resource `apply` does not know by kind (ScaledObject, KafkaTopic, ...)."""
+    metadata = manifest["metadata"]
+    query = [("fieldManager", field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
+    path = _custom_path(manifest, plural, metadata["namespace"], metadata["name"])
+    try:
+        return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
+    except client.ApiException as error:
+        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {error.status} {error.body}") from error
+
+
+def delete_custom(api_version: str, plural: str, namespace: str, name: str) -> bool:
+    """Deletes one object; False when it (or its kind) does not exist."""
+    try:
+        _call("DELETE", _custom_path(api_version, plural, namespace, name))
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True

@@ -87,8 +87,10 @@ def verdicts(deployment: Json | None, blocker: Blocker | None) -> dict[str, Verd
         degraded = Verdict("True", failure.get("reason", "ReplicaFailure"), failure.get("message", ""))
     else:
         degraded = Verdict("False", "AsExpected", "")
-    if current and available.get("status") == "True":
-        ready_verdict = Verdict("True", "Available", counts)
+    # maxUnavailable lets a one-replica Deployment call itself Available with no pod: Ready needs a serving pod.
+    serving = desired == 0 or status.get("availableReplicas", 0) > 0
+    if current and available.get("status") == "True" and serving:
+        ready_verdict = Verdict("True", "Available" if desired else "ScaledToZero", counts)
     else:
         detail = available.get("message") or "the Deployment has not reported yet"
         ready_verdict = Verdict("False", "DeploymentUnavailable", f"{counts}; {detail}")

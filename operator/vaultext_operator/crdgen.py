@@ -112,9 +112,13 @@ def _resolve(node: Schema, definitions: dict[str, Schema]) -> Schema:
 
 
 def _with_object_default(schema: Schema, required: bool) -> Schema:
-    """Optional, non-nullable objects default to `{}` so the apiserver fills in their nested defaults."""
+    """Optional, non-nullable objects default to their children's defaults, so the apiserver fills them in.
+
+    Spelled out rather than `{}`: the apiserver checks a default against the CEL rules as written.
+    """
     if not required and schema.get("type") == "object" and not schema.get("nullable") and "default" not in schema:
-        schema["default"] = {}
+        children = schema.get("properties", {})
+        schema["default"] = {name: child["default"] for name, child in children.items() if "default" in child}
     return schema
 
 

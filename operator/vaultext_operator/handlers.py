@@ -72,9 +72,7 @@ def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
     settings = operator_settings(memo)
     memo.autoscaler = Autoscaler(settings)
     memo.autoscaler_stop = threading.Event()
-    metrics_port = int(getattr(settings, "metrics_port", 8082))
-    if metrics_port:
-        memo.autoscaler.metrics.serve(metrics_port, str(getattr(settings, "metrics_host", "127.0.0.1")))
+    memo.autoscaler.serve_metrics()
     threading.Thread(target=memo.autoscaler.run, args=(memo.autoscaler_stop,), name="autoscaler",
                      daemon=True).start()
 

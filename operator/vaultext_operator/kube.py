@@ -59,12 +59,26 @@ def _path(api_version: str, kind: str, namespace: str, name: str | None = None) 
 
 def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
           content_type: str = "application/json") -> Json:
-    response: Json = api().call_api(
-        path, method, query_params=query or [], body=body,
+    """One request; a non-2xx answer raises `client.ApiException` carrying the apiserver's Status body."""
+    connection = api()
+    method, url, headers, serialized, _ = connection.param_serialize(
+        method, path, query_params=query or [], body=body,
         header_params={"Accept": "application/json", "Content-Type": content_type},
-        auth_settings=["BearerToken"], response_type="object", _return_http_data_only=True,
+        auth_settings=["BearerToken"],
     )  # fmt: skip
-    return response
+    response = connection.call_api(method, url, headers, serialized)
+    response.read()
+    if not 200 <= response.status <= 299:
+        raise client.ApiException(http_resp=response)
+    document: Json = json.loads(response.data)
+    return document
+
+
+def _apiserver_message(error: client.ApiException) -> str:
+    try:
+        return str(json.loads(error.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{error.status} {error.reason}"
 
 
 def apply(manifest: Json, field_manager: str, dry_run: bool = False) -> Json:
@@ -75,7 +89,7 @@ def apply(manifest: Json, field_manager: str, dry_run: bool = False) -> Json:
     try:
         return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
     except client.ApiException as error:
-        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {error.status} {error.body}") from error
+        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {_apiserver_message(error)}") from error
 
 
 def get(api_version: str, kind: str, namespace: str, name: str) -> Json | None:
@@ -101,9 +115,8 @@ def secret_keys(namespace: str, name: str) -> set[str] | None:
 
 def nodes_offering(resource_name: str, product: str | None) -> tuple[int, int]:
     """(nodes with `resource_name` allocatable, of those the ones labelled with `product`, if given)."""
-    nodes = client.CoreV1Api(api()).list_node(_preload_content=False)
     offering = with_product = 0
-    for node in json.loads(nodes.data)["items"]:
+    for node in _call("GET", "/api/v1/nodes")["items"]:
         amount = (node.get("status", {}).get("allocatable") or {}).get(resource_name, "0")
         if amount not in ("0", ""):
             offering += 1

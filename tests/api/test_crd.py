@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from vaultext_operator import crdgen
 from vaultext_operator.__main__ import main
 
@@ -85,10 +86,10 @@ def test_cel_rules_cover_replica_bounds_and_resources() -> None:
 
 def test_defaults_reach_the_apiserver() -> None:
     spec = root_schema()["properties"]["spec"]["properties"]
-    assert spec["gpu"]["default"] == {}
+    assert spec["gpu"]["default"] == {"count": 1}
     assert spec["gpu"]["properties"]["count"]["default"] == 1
     assert spec["replicas"]["default"] == 1
-    assert spec["autoscaling"]["default"] == {}
+    assert spec["autoscaling"]["default"]["minReplicas"] == spec["autoscaling"]["properties"]["minReplicas"]["default"]
 
 
 def test_printer_columns_and_subresources() -> None:

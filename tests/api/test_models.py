@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from vaultext_operator.api import VaultExtensionSpec
 from vaultext_operator.api.common import parse_quantity
 

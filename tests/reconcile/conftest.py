@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from vaultext_sandbox import Kube
 
 from .cluster_helpers import CRD_FILE, OperatorProcess

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from vaultext_sandbox import Kube
 
 REPOSITORY = Path(__file__).resolve().parents[2]

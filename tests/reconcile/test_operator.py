@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import yaml
+
 from vaultext_sandbox import Kube
 
 from .cluster_helpers import OperatorProcess, condition, get_json, wait_for
@@ -41,6 +42,11 @@ def scheduled_pods(kube: Kube, namespace: str) -> list[dict[str, Any]]:
     return [pod for pod in pods if pod["spec"].get("nodeName")]
 
 
+def events_of(kube: Kube, namespace: str, reason: str) -> str:
+    selector = f"reason={reason},involvedObject.kind=VaultExtension"
+    return kube.kubectl("get", "events", "-n", namespace, "--field-selector", selector).stdout
+
+
 def blocked_by(kube: Kube, namespace: str, reason: str) -> dict[str, Any]:
     found = ready(kube, namespace)
     return found if found.get("reason") == reason else {}
@@ -72,8 +78,7 @@ def test_five_line_cr_becomes_ready_gpu_pods(
     table = kube.kubectl("get", "vext", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "IMAGE", "REPLICAS", "READY", "LAG", "AGE"]
     assert table[1].split()[:4] == ["yolo", IMAGE, "1", "True"]
-    events = kube.kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=yolo").stdout
-    assert "Available" in events
+    wait_for(lambda: "pods ready" in events_of(kube, namespace, "Available"), 10, "an Available event")
 
 
 def test_image_change_rolls_and_scale_and_delete(
@@ -103,13 +108,14 @@ def test_image_change_rolls_and_scale_and_delete(
     )
 
 
-def test_missing_secret_blocks_then_recovers(kube: Kube, namespace: str, operator: OperatorProcess) -> None:
+def test_missing_secret_blocks_then_recovers(
+    kube: Kube, namespace: str, operator: OperatorProcess, gpu_nodes: tuple[str, list[str]]
+) -> None:
     apply_cr(kube, namespace, {"image": IMAGE, "gpu": {"count": 0}})
     blocked = wait_for(lambda: blocked_by(kube, namespace, "SecretNotFound"), 15, "Ready=False SecretNotFound")
     assert blocked["status"] == "False" and "vault-credentials" in blocked["message"]
     assert get_json(kube, "deployment", "yolo", "-n", namespace) is None  # nothing half-applied
-    events = kube.kubectl("get", "events", "-n", namespace, "--field-selector", "reason=SecretNotFound").stdout
-    assert "vault-credentials" in events
+    wait_for(lambda: "vault-credentials" in events_of(kube, namespace, "SecretNotFound"), 10, "a SecretNotFound event")
 
     kube.kubectl("create", "secret", "generic", "vault-credentials", "-n", namespace,
                  "--from-literal=accessKey=a", "--from-literal=secretKey=b")

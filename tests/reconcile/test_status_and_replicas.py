@@ -40,6 +40,13 @@ def test_available_deployment_is_ready_and_done() -> None:
     assert result["Degraded"].status == "False"
 
 
+def test_available_without_a_serving_pod_is_not_ready() -> None:
+    # A one-replica Deployment with maxUnavailable 1 reports Available before any pod runs.
+    result = verdicts(live_deployment(replicas=1, ready=0, updated=0), None)
+    assert result["Ready"].status == "False"
+    assert verdicts(live_deployment(replicas=0, ready=0, updated=0), None)["Ready"].reason == "ScaledToZero"
+
+
 def test_rollout_in_progress_and_stale_generation() -> None:
     rolling = verdicts(live_deployment(updated=1), None)
     assert rolling["Progressing"].status == "True"

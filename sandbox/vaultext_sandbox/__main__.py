@@ -15,6 +15,7 @@ from .binaries import COMPONENTS, cache_root, ensure_all, progress
 from .errors import SandboxError
 from .processes import ManagedProcess, free_port, pid_alive, terminate_group
 from .sandbox import Sandbox
+from .vault_standin import main as vault_main
 
 
 def state_file() -> Path:
@@ -82,16 +83,23 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def start_vault(workdir: Path) -> dict[str, Any]:
+    """Run the Vault stand-in detached; it serves files dropped under ``<workdir>/recordings/<provider>/<key>``."""
     port = free_port()
+    recordings = workdir / "recordings"
+    recordings.mkdir(parents=True, exist_ok=True)
     process = ManagedProcess(
         "vault-standin",
-        [sys.executable, "-m", "vaultext_sandbox", "vault", "--port", str(port)],
+        [sys.executable, "-m", "vaultext_sandbox", "vault", "--port", str(port), "--recordings", str(recordings)],
         workdir / "vault.log",
         detached=True,
     )
     process.start()
-    url = f"http://127.0.0.1:{port}/api"
-    return {"vault_url": url, "processes_extra": {"vault-standin": {"pid": process.pid, "log": str(process.log_path)}}}
+    process.wait_until(lambda: "vault stand-in on" in process.log_path.read_text(), timeout=30, what="serving")
+    return {
+        "vault_url": f"http://127.0.0.1:{port}/api",
+        "vault_recordings": str(recordings),
+        "processes_extra": {"vault-standin": {"pid": process.pid, "log": str(process.log_path)}},
+    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -134,8 +142,6 @@ def cmd_down(_: argparse.Namespace) -> int:
 
 
 def cmd_vault(args: argparse.Namespace) -> int:
-    from .vault_standin import main as vault_main
-
     return vault_main(args.vault_args)
 
 
@@ -163,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["vault"]:
+        return vault_main(argv[1:])  # the stand-in parses its own options
     args = parser().parse_args(argv)
     try:
         result: int = args.run(args)

@@ -15,7 +15,7 @@ from kubernetes import client
 from .kafka import Kafka
 from .kube import Kube
 from .prometheus import Prometheus
-from .sandbox import Sandbox
+from .sandbox import Sandbox, sweep_stale_workdirs
 
 FIXTURE_MARKERS = {"kube": "kube", "namespace": "kube", "kafka": "kafka", "prometheus": "prometheus"}
 
@@ -30,6 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
+    sweep_stale_workdirs()
     running = Sandbox()
     try:
         yield running

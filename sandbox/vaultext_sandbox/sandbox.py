@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -15,20 +16,37 @@ from .binaries import progress
 from .control_plane import ControlPlane, start_control_plane
 from .kafka import Kafka, start_kafka
 from .kube import Kube
-from .processes import ManagedProcess
+from .processes import ManagedProcess, pid_alive
 from .prometheus import Prometheus, start_prometheus
+
+WORKDIR_PREFIX = "vaultext-sandbox-"
+
+
+def sweep_stale_workdirs() -> list[Path]:
+    """Remove the folders of sandboxes whose owner died without tearing down (killed by SIGKILL)."""
+    removed = []
+    for workdir in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        owner = workdir / "owner.pid"
+        if owner.exists() and not pid_alive(int(owner.read_text())):
+            shutil.rmtree(workdir, ignore_errors=True)
+            removed.append(workdir)
+    return removed
 
 
 @dataclass
 class Sandbox:
     """Starts each part on first use; ``close()`` stops every process it started and removes its folder."""
 
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vaultext-sandbox-")))
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX)))
     detached: bool = False
     control_plane: ControlPlane | None = None
     kube_handle: Kube | None = None
     kafka_broker: Kafka | None = None
     prometheus_server: Prometheus | None = None
+
+    def __post_init__(self) -> None:
+        if not self.detached:  # a detached sandbox outlives this process on purpose
+            (self.workdir / "owner.pid").write_text(str(os.getpid()))
 
     def kube(self) -> Kube:
         if self.kube_handle is None:
@@ -53,6 +71,11 @@ class Sandbox:
         starters: list[Callable[[], object]] = [self.kube]
         starters += [self.kafka] if kafka else []
         starters += [self.prometheus] if prometheus else []
+        if not self.detached:
+            # Attached children die with the thread that started them (PR_SET_PDEATHSIG): start them here.
+            for starter in starters:
+                starter()
+            return
         with ThreadPoolExecutor(max_workers=len(starters)) as pool:
             for future in [pool.submit(starter) for starter in starters]:
                 future.result()

@@ -7,6 +7,7 @@ One thread runs `Autoscaler.run`; kopf daemons register and unregister extension
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,7 @@ from .sources.prometheus import PrometheusLagSource
 from .sources.topics import BindingReport, TopicBinder, TopicWish
 
 log = logging.getLogger(__name__)
+logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python logs every connection at INFO
 PAUSED_REPLICAS = f"autoscaling.{GROUP}/paused-replicas"
 PAUSED = f"autoscaling.{GROUP}/paused"
 TICK_SECONDS = 0.2
@@ -104,6 +106,17 @@ class Autoscaler:
         self.clock = clock
         self._tracked: dict[tuple[str, str], Tracked] = {}
         self._lock = threading.Lock()
+
+    def serve_metrics(self) -> None:
+        """/metrics on `metricsHost:metricsPort` (settings, else VAULTEXT_OPERATOR_METRICS_* env; 0 disables)."""
+        port = int(getattr(self.settings, "metrics_port", os.environ.get("VAULTEXT_OPERATOR_METRICS_PORT", 8082)))
+        host = str(getattr(self.settings, "metrics_host", os.environ.get("VAULTEXT_OPERATOR_METRICS_HOST",
+                                                                         "127.0.0.1")))
+        if port:
+            try:
+                self.metrics.serve(port, host)
+            except OSError as error:  # scaling goes on without /metrics
+                log.error("cannot serve /metrics on %s:%s: %s", host, port, error)
 
     def track(self, body: Mapping[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -166,9 +179,10 @@ class Autoscaler:
         meta = t.body["metadata"]
         ref = ExtensionRef(meta["name"], meta["namespace"], meta.get("uid", ""))
         try:
-            spec = VaultExtensionSpec.model_validate(t.body.get("spec") or {})
-        except ValidationError:
-            t.next_poll = now + 5.0  # the reconcile reports InvalidSpec
+            spec = VaultExtensionSpec.model_validate(dict(t.body.get("spec") or {}))  # kopf's view -> dict
+        except ValidationError as error:
+            log.debug("%s/%s: invalid spec (the reconcile reports it): %s", ref.namespace, ref.name, error)
+            t.next_poll = now + 5.0
             return None
         autoscaling = spec.autoscaling
         t.next_poll = now + autoscaling.polling_interval

@@ -112,8 +112,11 @@ class AutoscalingSpec(_CamelModel):
         default=0, ge=0, description="From zero replicas, scale out only when total lag exceeds this."
     )
     offset_reset_policy: OffsetResetPolicy = Field(
-        default="latest",
-        description="How lag counts a partition without a committed offset (as auto.offset.reset).",
+        default="earliest",
+        description=(
+            "How lag counts a partition without a committed offset; set it like the consumer's "
+            "auto.offset.reset (the default worker reads from `earliest`; KEDA defaults to `latest`)."
+        ),
     )
     allow_idle_consumers: bool = Field(
         default=False, description="Allow more replicas than partitions (the extra consumers sit idle)."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -57,12 +58,28 @@ def _path(api_version: str, kind: str, namespace: str, name: str | None = None) 
     return f"{path}/{name}" if name else path
 
 
+# Characters YAML does not allow unescaped (its printable set is the complement).
+_NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def yaml_safe_json(body: Any) -> str:
+    """JSON that is also valid YAML, as an apply patch is parsed as YAML.
+
+    The client's own ASCII escapes would turn characters beyond the BMP into surrogate pairs, which YAML
+    refuses; raw control characters are refused too, so exactly those are escaped.
+    """
+    text = json.dumps(body, ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
           content_type: str = "application/json") -> Json:
     """One request; a non-2xx answer raises `client.ApiException` carrying the apiserver's Status body."""
     connection = api()
+    # JSON bodies go as objects (the client encodes them); an apply patch is YAML and needs its own encoding.
+    payload = yaml_safe_json(body) if body is not None and "yaml" in content_type else body
     method, url, headers, serialized, _ = connection.param_serialize(
-        method, path, query_params=query or [], body=body,
+        method, path, query_params=query or [], body=payload,
         header_params={"Accept": "application/json", "Content-Type": content_type},
         auth_settings=["BearerToken"],
     )  # fmt: skip

@@ -46,7 +46,8 @@ def from_structural(schema: Schema, skip: frozenset[str] = frozenset()) -> st.Se
 def _strings(schema: Schema) -> st.SearchStrategy[str]:
     low, high = schema.get("minLength", 0), min(schema.get("maxLength", 40), 40)
     if "pattern" in schema:
-        drawn = st.from_regex(schema["pattern"], fullmatch=True)
+        pattern: str = schema["pattern"]
+        drawn = st.from_regex(pattern, fullmatch=True)
         return drawn.filter(lambda text: low <= len(text) <= schema.get("maxLength", 10**6))
     if schema.get("format") == "date-time":
         return st.just("2026-01-01T00:00:00Z")

@@ -55,6 +55,8 @@ def test_camel_case_on_the_wire() -> None:
         ({"gpu": {"tolerations": [{"operator": "Equal", "value": "x"}]}}, "without key"),
         ({"gpu": {"tolerations": [{"key": "k", "tolerationSeconds": 5}]}}, "NoExecute"),
         ({"replicas": -1}, "replicas"),
+        ({"imagePullSecrets": [{"name": "a"}, {"name": "a"}]}, "duplicate names"),
+        ({"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}, "duplicate names"),
         ({"unknownField": 1}, "unknownField"),
     ],
 )

@@ -49,6 +49,7 @@ def test_apiserver_fills_in_defaults(kube: Kube, crd: str, namespace: str) -> No
         ({"image": "x", "gpu": {"resourceName": "no-slash"}}, "spec.gpu.resourceName"),
         ({"image": "x", "autoscaling": {"engine": "magic"}}, "spec.autoscaling.engine"),
         ({"image": "x", "env": [{"name": "A", "valueFrom": {}}]}, "exactly one"),
+        ({"image": "x", "env": [{"name": "A", "value": "1"}, {"name": "A"}]}, "Duplicate value"),
     ],
 )
 def test_invalid_crs_are_refused(kube: Kube, crd: str, namespace: str, spec: dict[str, object], message: str) -> None:

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from .autoscaling import AutoscalingSpec
-from .common import MAX_LIST, MAX_STRING, NO_WHITESPACE, ApiModel, LocalObjectReference
+from .common import MAX_LIST, MAX_STRING, ApiModel, LocalObjectReference
 from .messaging import KafkaSpec, VaultSpec
 from .status import VaultExtensionStatus
 from .workload import EnvVar, GpuSpec, PodTemplateOverlay, ResourcesSpec
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+# Lists whose items are keyed by `name`: the apiserver refuses duplicates, as server-side apply would.
+KEYED_BY_NAME: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+
+
+def _unique_names(items: list[Any], field: str) -> None:
+    names = [item.name for item in items]
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"{field}: duplicate names {duplicates}")
 
 
 class VaultExtensionSpec(ApiModel):
@@ -21,14 +32,17 @@ class VaultExtensionSpec(ApiModel):
     image: str = Field(
         min_length=1,
         max_length=MAX_STRING,
-        pattern=NO_WHITESPACE,
+        pattern=r"^[!-~]+$",
         description="Container image of the extension, e.g. `registry.example.com/acme/yolo:1.2`.",
     )
     image_pull_policy: PullPolicy | None = Field(
         default=None, description="`Always`, `IfNotPresent` or `Never`; unset uses the Kubernetes default."
     )
     image_pull_secrets: list[LocalObjectReference] = Field(
-        default_factory=list, max_length=MAX_LIST, description="Secrets for pulling the image."
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Secrets for pulling the image.",
+        json_schema_extra=KEYED_BY_NAME,
     )
     command: list[str] | None = Field(
         default=None, max_length=MAX_LIST, description="Overrides the image's entrypoint."
@@ -38,6 +52,7 @@ class VaultExtensionSpec(ApiModel):
         default_factory=list,
         max_length=MAX_LIST,
         description="Extra environment; a name of the env contract here overrides the operator's value.",
+        json_schema_extra=KEYED_BY_NAME,
     )
     config: dict[str, Any] = Field(
         default_factory=dict,
@@ -75,6 +90,13 @@ class VaultExtensionSpec(ApiModel):
             "affinity, priorityClassName, hostNetwork, ...); named list items merge by `name`."
         ),
     )
+
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Self:
+        _unique_names(self.image_pull_secrets, "imagePullSecrets")
+        _unique_names(self.env, "env")
+        return self
 
 
 class VaultExtension(ApiModel):

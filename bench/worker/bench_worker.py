@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "worker"))
 
 from synthetic.recordings import RecordingSpec, cached_recording  # type: ignore[import-not-found]  # noqa: E402
+
 from vaultext_worker.config import ModelSettings, SamplingSettings  # noqa: E402
 from vaultext_worker.models.yolo import YoloOnnx  # noqa: E402
 from vaultext_worker.runtime.decode import decode_recording  # noqa: E402

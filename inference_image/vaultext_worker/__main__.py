@@ -62,7 +62,7 @@ def run_worker(factory: ModelFactory | None = None, env: dict[str, str] | None =
     vault = VaultClient(settings.vault, stopping=stopping)
     try:
         model = factory(settings.model)
-        analyser = Analyser(model, settings.sampling, observe=metrics.observe_stage)
+        analyser = Analyser(model, settings.sampling, metrics.observe_stage, settings.model.batch_size)
         Worker(settings.kafka, analyser, vault.download, metrics, health, stopping).run()
     except Exception as error:
         health.failed = f"{type(error).__name__}: {error}"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from vaultext_sandbox.vault_standin import VaultStandIn
 
 from .synthetic.detector import CLASSES, write_detector

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vaultext_worker.config import ConfigError, WorkerSettings
 
 BASE = {

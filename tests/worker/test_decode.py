@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from vaultext_worker.runtime.decode import decode_recording
 from vaultext_worker.runtime.errors import BadVideoError
 

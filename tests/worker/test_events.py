@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from vaultext_worker.runtime.errors import BadMessageError
 from vaultext_worker.runtime.events import dead_letter_message, parse_event, result_message
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from vaultext_sandbox import Kafka
 from vaultext_sandbox.vault_standin import VaultStandIn
 

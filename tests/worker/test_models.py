@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vaultext_worker.config import ModelSettings
 from vaultext_worker.models.nms import box_iou, nms
 from vaultext_worker.models.yolo import YoloOnnx, choose_providers

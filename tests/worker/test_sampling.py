@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vaultext_worker.runtime.sampling import (
     even_times,
     interval_times,

@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+
 from vaultext_sandbox.vault_standin import ANY_KEY, VaultStandIn
 from vaultext_worker.config import VaultSettings
 from vaultext_worker.runtime.errors import (

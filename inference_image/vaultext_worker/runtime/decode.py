@@ -26,13 +26,17 @@ _EPSILON_S = 1e-3
 
 
 @dataclass
-class DecodedRecording:
-    images: list[Image]
-    times: list[float]
-    source_width: int
-    source_height: int
-    duration_s: float
+class RecordingInfo:
+    source_width: int = 0
+    source_height: int = 0
+    duration_s: float = 0.0
     plan: SamplePlan = field(default_factory=lambda: SamplePlan("all"))
+
+
+@dataclass
+class DecodedRecording(RecordingInfo):
+    images: list[Image] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +98,57 @@ def _frames(context: av.VideoCodecContext, packets: list[av.Packet[Any]], drain:
         yield from context.decode(None)
 
 
+class RecordingDecoder:
+    """Iterates over the sampled frames of an in-memory recording as (seconds, RGB image) pairs.
+
+    Frames come out one at a time, so memory holds only what the consumer keeps; `info` is filled in
+    before the first frame is produced.
+    """
+
+    def __init__(
+        self,
+        data: bytes,
+        mode: str = "even",
+        frames: int = 5,
+        interval_s: float = 1.0,
+        size_for: SizeFor = _same_size,
+        threads: int = 0,
+    ) -> None:
+        self.data, self.mode, self.frames, self.interval_s = data, mode, frames, interval_s
+        self.size_for, self.threads = size_for, threads
+        self.info = RecordingInfo()
+
+    def __iter__(self) -> Iterator[tuple[float, Image]]:
+        if not self.data:
+            raise BadVideoError("the recording is empty (0 bytes)")
+        produced = 0
+        try:
+            with av.open(io.BytesIO(self.data), mode="r") as container:
+                if not container.streams.video:
+                    raise BadVideoError("the file holds no video stream")
+                stream = container.streams.video[0]
+                context = stream.codec_context
+                context.thread_type = "AUTO"
+                context.thread_count = self.threads
+                clock = _clock(stream)
+                demuxed = _demux(container, stream, clock)
+                keyframe_times = [demuxed.times[index] for index in demuxed.keyframe_indexes]
+                plan = plan_sampling(self.mode, demuxed.duration_s, keyframe_times, self.frames, self.interval_s)
+                width, height = context.width, context.height
+                if width <= 0 or height <= 0:
+                    raise BadVideoError(f"the video stream has no picture size ({width}x{height})")
+                self.info = RecordingInfo(width, height, demuxed.duration_s, plan)
+                target_w, target_h = self.size_for(width, height)
+                for time, frame in _decode_plan(context, demuxed, plan, clock):
+                    image = frame.to_ndarray(width=target_w, height=target_h, format="rgb24")
+                    produced += 1
+                    yield time, np.asarray(image, dtype=np.uint8)
+        except av.FFmpegError as error:
+            raise BadVideoError(f"cannot decode the recording: {error}") from error
+        if not produced:
+            raise BadVideoError("no frame could be decoded")
+
+
 def decode_recording(
     data: bytes,
     mode: str = "even",
@@ -102,55 +157,30 @@ def decode_recording(
     size_for: SizeFor = _same_size,
     threads: int = 0,
 ) -> DecodedRecording:
-    """Decode the frames a sampling mode asks for; every image is RGB at `size_for(source w, h)`."""
-    if not data:
-        raise BadVideoError("the recording is empty (0 bytes)")
-    try:
-        with av.open(io.BytesIO(data), mode="r") as container:
-            if not container.streams.video:
-                raise BadVideoError("the file holds no video stream")
-            stream = container.streams.video[0]
-            context = stream.codec_context
-            context.thread_type = "AUTO"
-            context.thread_count = threads
-            clock = _clock(stream)
-            demuxed = _demux(container, stream, clock)
-            keyframe_times = [demuxed.times[index] for index in demuxed.keyframe_indexes]
-            plan = plan_sampling(mode, demuxed.duration_s, keyframe_times, frames, interval_s)
-            width, height = context.width, context.height
-            if width <= 0 or height <= 0:
-                raise BadVideoError(f"the video stream has no picture size ({width}x{height})")
-            target = size_for(width, height)
-            picked = _decode_plan(context, demuxed, plan, clock)
-            images = [
-                np.asarray(frame.to_ndarray(width=target[0], height=target[1], format="rgb24"), dtype=np.uint8)
-                for _, frame in picked
-            ]
-            times = [time for time, _ in picked]
-    except av.FFmpegError as error:
-        raise BadVideoError(f"cannot decode the recording: {error}") from error
-    if not images:
-        raise BadVideoError("no frame could be decoded")
-    return DecodedRecording(images, times, width, height, demuxed.duration_s, plan)
+    """Decode all the frames a sampling mode asks for; every image is RGB at `size_for(source w, h)`."""
+    decoder = RecordingDecoder(data, mode, frames, interval_s, size_for, threads)
+    pairs = list(decoder)
+    info = decoder.info
+    return DecodedRecording(
+        info.source_width,
+        info.source_height,
+        info.duration_s,
+        info.plan,
+        images=[image for _, image in pairs],
+        times=[time for time, _ in pairs],
+    )
 
 
 def _decode_plan(
     context: av.VideoCodecContext, demuxed: _Demuxed, plan: SamplePlan, clock: _Clock
-) -> list[tuple[float, av.VideoFrame]]:
+) -> Iterator[tuple[float, av.VideoFrame]]:
     if plan.kind == "all":
-        return [(clock.seconds(frame), frame) for frame in _frames(context, demuxed.packets, drain=True)]
+        return ((clock.seconds(frame), frame) for frame in _frames(context, demuxed.packets, drain=True))
     if plan.kind == "keyframes":
-        return _decode_keyframes(context, demuxed, plan, clock)
+        wanted = set(plan.times)
+        packets = [demuxed.packets[i] for i in demuxed.keyframe_indexes if demuxed.times[i] in wanted]
+        return ((clock.seconds(frame), frame) for frame in _frames(context, packets, drain=True))
     return _decode_exact(context, demuxed, plan, clock)
-
-
-def _decode_keyframes(
-    context: av.VideoCodecContext, demuxed: _Demuxed, plan: SamplePlan, clock: _Clock
-) -> list[tuple[float, av.VideoFrame]]:
-    wanted = set(plan.times)
-    packets = [demuxed.packets[i] for i in demuxed.keyframe_indexes if demuxed.times[i] in wanted]
-    decoded = [(clock.seconds(frame), frame) for frame in _frames(context, packets, drain=True)]
-    return sorted(decoded, key=lambda item: item[0])
 
 
 def _keyframe_before(demuxed: _Demuxed, time: float) -> int:
@@ -163,10 +193,10 @@ def _keyframe_before(demuxed: _Demuxed, time: float) -> int:
 
 def _decode_exact(
     context: av.VideoCodecContext, demuxed: _Demuxed, plan: SamplePlan, clock: _Clock
-) -> list[tuple[float, av.VideoFrame]]:
+) -> Iterator[tuple[float, av.VideoFrame]]:
     """First frame at or after each planned time; jumps to a later keyframe instead of decoding a long gap."""
     targets = sorted(plan.times)
-    picked: list[tuple[float, av.VideoFrame]] = []
+    picked: av.VideoFrame | None = None
     last: tuple[float, av.VideoFrame] | None = None
     position = _keyframe_before(demuxed, targets[0]) if targets else 0
     step = 0
@@ -179,8 +209,9 @@ def _decode_exact(
             time = clock.seconds(frame)
             last = (time, frame)
             while step < len(targets) and time + _EPSILON_S >= targets[step]:
-                if not picked or picked[-1][1] is not frame:
-                    picked.append((time, frame))
+                if picked is not frame:
+                    picked = frame
+                    yield time, frame
                 step += 1
         if draining:
             break
@@ -189,6 +220,5 @@ def _decode_exact(
             if jump > position:
                 context.flush_buffers()
                 position = jump
-    if step < len(targets) and last is not None and (not picked or picked[-1][1] is not last[1]):
-        picked.append(last)  # the recording ends before the last planned time: keep its final frame
-    return picked
+    if step < len(targets) and last is not None and picked is not last[1]:
+        yield last  # the recording ends before the last planned time: keep its final frame

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from vaultext_worker.config import SamplingSettings
 from vaultext_worker.models.protocol import Detections, Model
-from vaultext_worker.runtime.decode import DecodedRecording, decode_recording
+from vaultext_worker.runtime.decode import Image, RecordingDecoder, RecordingInfo
+from vaultext_worker.runtime.errors import BadVideoError
 from vaultext_worker.runtime.events import RESULT_SCHEMA, VaultEvent
 
 StageObserver = Callable[[str, float], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,15 +32,25 @@ class Timings:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
-            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
-            if self.observe is not None:
-                self.observe(name, elapsed)
+            self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        if self.observe is not None:
+            self.observe(name, seconds)
+
+
+@dataclass
+class FrameResult:
+    time: float
+    width: int  # of the image the model saw
+    height: int
+    detections: Detections
 
 
 def result_data(
-    recording: DecodedRecording,
-    detections: list[Detections],
+    info: RecordingInfo,
+    frames: list[FrameResult],
     model: Model,
     sampling: SamplingSettings,
     timings: Timings,
@@ -48,10 +62,8 @@ def result_data(
     boxes: list[list[list[float]]] = []
     totals: Counter[str] = Counter()
     peaks: Counter[str] = Counter()
-    for image, found in zip(recording.images, detections, strict=True):
-        scale_x = recording.source_width / image.shape[1]
-        scale_y = recording.source_height / image.shape[0]
-        source = found.scaled(scale_x, scale_y)
+    for frame in frames:
+        source = frame.detections.scaled(info.source_width / frame.width, info.source_height / frame.height)
         probabilities.append([round(float(score), 4) for score in source.scores])
         labels.append(list(source.labels))
         boxes.append([[round(float(v), 1) for v in box] for box in source.boxes])
@@ -64,10 +76,10 @@ def result_data(
         "labels": labels,
         "boxes": boxes,
         "schema": RESULT_SCHEMA,
-        "frameTimes": [round(t, 3) for t in recording.times],
-        "frameSize": {"width": recording.source_width, "height": recording.source_height},
-        "durationSeconds": round(recording.duration_s, 3),
-        "sampling": {"mode": sampling.mode, "plan": recording.plan.kind, "frames": len(recording.images)},
+        "frameTimes": [round(frame.time, 3) for frame in frames],
+        "frameSize": {"width": info.source_width, "height": info.source_height},
+        "durationSeconds": round(info.duration_s, 3),
+        "sampling": {"mode": sampling.mode, "plan": info.plan.kind, "frames": len(frames)},
         "model": {"name": model.name, "version": model.version},
         "counts": dict(totals),
         "peakCounts": dict(peaks),
@@ -75,29 +87,91 @@ def result_data(
     }
 
 
-class Analyser:
-    """Decode + predict for in-memory recordings; the model is loaded once by the caller and reused."""
+def prefetched(source: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """Items of `source` produced by a background thread up to `depth` ahead: decoding the next chunk of
+    frames overlaps inference on this one (PyAV and ONNX Runtime both release the GIL)."""
+    channel: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    abandoned = threading.Event()
 
-    def __init__(self, model: Model, sampling: SamplingSettings, observe: StageObserver | None = None) -> None:
+    def offer(kind: str, value: Any) -> bool:
+        while not abandoned.is_set():
+            try:
+                channel.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if not offer("item", item):
+                    return
+            offer("end", None)
+        except BaseException as error:  # noqa: BLE001 - not swallowed: the consuming thread raises it
+            offer("error", error)
+
+    producer = threading.Thread(target=produce, name="decode", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = channel.get()
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            yield value
+    finally:
+        abandoned.set()
+        producer.join()
+
+
+def _timed_chunks(
+    frames: Iterable[tuple[float, Image]], size: int, timings: Timings
+) -> Iterator[list[tuple[float, Image]]]:
+    chunk: list[tuple[float, Image]] = []
+    iterator = iter(frames)
+    while True:
+        started = time.perf_counter()
+        item = next(iterator, None)
+        timings.add("decode", time.perf_counter() - started)
+        if item is None:
+            break
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Analyser:
+    """Decode + predict for in-memory recordings; the model is loaded once by the caller and reused.
+    Frames flow through in chunks of `chunk_frames`, so a long recording never sits in memory decoded."""
+
+    def __init__(
+        self, model: Model, sampling: SamplingSettings, observe: StageObserver | None = None, chunk_frames: int = 8
+    ) -> None:
         self.model = model
         self.sampling = sampling
         self.observe = observe
+        self.chunk_frames = max(1, chunk_frames)
 
     def analyse(self, data: bytes, timings: Timings | None = None) -> dict[str, Any]:
         timings = timings or Timings(observe=self.observe)
-        with timings.stage("decode"):
-            recording = decode_recording(
-                data,
-                mode=self.sampling.mode,
-                frames=self.sampling.frames,
-                interval_s=self.sampling.interval_s,
-                size_for=self.model.frame_size,
-            )
-        with timings.stage("inference"):
-            detections = self.model.predict(recording.images)
-        if len(detections) != len(recording.images):
-            raise RuntimeError(f"the model answered {len(detections)} results for {len(recording.images)} frames")
-        return result_data(recording, detections, self.model, self.sampling, timings)
+        sampling = self.sampling
+        decoder = RecordingDecoder(data, sampling.mode, sampling.frames, sampling.interval_s, self.model.frame_size)
+        results: list[FrameResult] = []
+        for chunk in prefetched(_timed_chunks(decoder, self.chunk_frames, timings)):
+            with timings.stage("inference"):
+                detections = self.model.predict([image for _, image in chunk])
+            if len(detections) != len(chunk):
+                raise RuntimeError(f"the model answered {len(detections)} results for {len(chunk)} frames")
+            for (time_s, image), found in zip(chunk, detections, strict=True):
+                results.append(FrameResult(time_s, image.shape[1], image.shape[0], found))
+        if not results:
+            raise BadVideoError("no frame could be decoded")
+        return result_data(decoder.info, results, self.model, sampling, timings)
 
     def process(self, event: VaultEvent, download: Callable[[VaultEvent], bytes]) -> dict[str, Any]:
         timings = Timings(observe=self.observe)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vaultext_operator.api import VaultExtensionSpec
@@ -176,3 +177,10 @@ def test_required_secret_keys_lists_every_referenced_secret() -> None:
         "vault": {"accessKey", "secretKey"},
         "hub": {"token"},
     }
+
+
+def test_every_variable_the_operator_sets_is_in_the_documented_contract() -> None:
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "env-contract.md").read_text()
+    built = deployment(kafka={"auth": {"secretRef": {"name": "sasl"}}})
+    for name in env_of(built):
+        assert f"`{name}`" in documented, name

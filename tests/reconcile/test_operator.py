@@ -80,6 +80,27 @@ def test_five_line_cr_becomes_ready_gpu_pods(
     assert table[0].split() == ["NAME", "IMAGE", "REPLICAS", "READY", "LAG", "AGE"]
     assert table[1].split()[:4] == ["yolo", IMAGE, "1", "True"]
     wait_for(lambda: "pods ready" in events_of(kube, namespace, "Available"), 10, "an Available event")
+    stored = extension(kube, namespace) or {}
+    assert "kopf" not in stored["status"]  # kopf keeps its state in annotations, never in status
+    assert any(key.startswith("vault.kerberos.io/") for key in stored["metadata"]["annotations"])
+
+
+def test_reconciling_again_changes_nothing(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str, gpu_nodes: tuple[str, list[str]]
+) -> None:
+    product, _ = gpu_nodes
+    apply_cr(kube, namespace, {"image": IMAGE, "gpu": {"product": product}, "autoscaling": {"engine": "none"}})
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "Ready=True")
+
+    def versions() -> dict[str, Any]:
+        found = {child: (get_json(kube, child, "-n", namespace) or {})["metadata"] for child in CHILDREN}
+        return {child: (meta["resourceVersion"], meta.get("generation")) for child, meta in found.items()}
+
+    before = versions()
+    operator.stop()
+    operator.start()  # the resume handler reconciles every extension again
+    wait_for(lambda: "Resuming is processed" in operator.log(), 30, "the resume reconcile")
+    assert versions() == before
 
 
 def test_image_change_rolls_and_scale_and_delete(

@@ -66,7 +66,6 @@ class Tracked:
     rates: Rates = field(default_factory=Rates)
     next_poll: float = 0.0
     previous_committed: dict[int, int] = field(default_factory=dict)
-    last_status: dict[str, Any] | None = None
     last_status_at: float = float("-inf")
     last_scale: tuple[str, str] | None = None  # (time, reason)
     bound_generation: int | None = None
@@ -332,12 +331,16 @@ class Autoscaler:
             verdicts[TOPICS_READY] = t.topic_verdict
         if t.last_scale is not None:
             fields["lastScaleTime"], fields["lastScaleReason"] = t.last_scale
-        compared = {k: v for k, v in fields.items() if k not in VOLATILE}
-        compared["conditions"] = {k: (v.status, v.reason) for k, v in verdicts.items()}
-        if compared == t.last_status and now - t.last_status_at < STATUS_REFRESH_SECONDS:
+        # Level-based: compare with the live object, not with what we last sent, so a concurrent status write
+        # of the reconcile (which rewrites the whole conditions list) is repaired on the next poll.
+        live = t.body.get("status") or {}
+        previous = live.get("conditions") or []
+        have = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous if c.get("type") in verdicts}
+        want = {k: (v.status, v.reason) for k, v in verdicts.items()}
+        stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE)
+        if have == want and not stale and now - t.last_status_at < STATUS_REFRESH_SECONDS:
             return
-        previous = (t.body.get("status") or {}).get("conditions") or []
         generation = int(t.body["metadata"].get("generation", 0))
         fields["conditions"] = merge_conditions(list(previous), verdicts, generation, datetime.now(UTC).isoformat())
         kube.patch_extension_status(plan.ref.namespace, plan.ref.name, fields)
-        t.last_status, t.last_status_at = compared, now
+        t.last_status_at = now

@@ -40,8 +40,14 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
 
 
 def install_crd(kube: Any) -> None:
-    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
+    """Applies the CRD until it is Established (a just-started apiserver may still answer 429/NotFound)."""
+    def established() -> bool:
+        applied = kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE), check=False)
+        waited = kube.kubectl("wait", "--for=condition=Established", "--timeout=10s", f"crd/{PLURAL}.{GROUP}",
+                              check=False)
+        return applied.returncode == 0 and waited.returncode == 0
+
+    wait_for(established, 60, "the VaultExtension CRD", 1.0)
 
 
 def create_vault_secret(kube: Any, namespace: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from kubernetes import client, config
 
 from .binaries import ensure
+from .errors import StartupError
 
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_GPU_PRODUCT = "NVIDIA-A100-SXM4-40GB"
@@ -96,7 +98,25 @@ class Kube:
         for name in names:
             manifest = gpu_node_manifest(name, gpus_per_node, product, resource, extra_resources or {}, taint)
             core.create_node(manifest)
+        self.wait_nodes_ready(names)
         return names
+
+    def wait_nodes_ready(self, names: list[str], timeout: float = 60) -> None:
+        """Wait until kwok reports the nodes Ready and the controller-manager lifted its not-ready taint."""
+        core = client.CoreV1Api(self.api)
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending:
+            for name in sorted(pending):
+                node = core.read_node(name)
+                ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+                tainted = any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or [])
+                if ready and not tainted:
+                    pending.discard(name)
+            if pending and time.monotonic() > deadline:
+                raise StartupError(f"fake GPU nodes {sorted(pending)} not Ready after {timeout:.0f} s; is kwok up?")
+            if pending:
+                time.sleep(0.1)
 
     def delete_nodes(self, names: list[str]) -> None:
         core = client.CoreV1Api(self.api)

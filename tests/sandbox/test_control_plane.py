@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+
 from vaultext_sandbox import Kube
 from vaultext_sandbox.binaries import KUBERNETES_VERSION
 

@@ -6,6 +6,7 @@ import uuid
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
 from vaultext_sandbox import Kafka
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from vaultext_sandbox.errors import PortInUseError, StartupError
 from vaultext_sandbox.processes import ManagedProcess, free_port, pid_alive, start_with_free_ports
 

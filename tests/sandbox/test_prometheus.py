@@ -7,6 +7,7 @@ import uuid
 
 import prometheus_client
 from prometheus_api_client import PrometheusConnect
+
 from vaultext_sandbox import Prometheus
 
 

@@ -1,13 +1,13 @@
 """Why a recording could not be processed.
 
-    WorkerError
-    ├── PermanentError      retrying cannot help: the message goes to the dead-letter topic at once
-    │   ├── BadMessageError     not JSON, or a required field is missing
-    │   ├── NotFoundError       Vault answered 404
-    │   ├── UnauthorizedError   Vault answered 401/403
-    │   ├── TooLargeError       announced or actual size above the cap
-    │   └── BadVideoError       empty, truncated or not a video
-    └── TransientError      Vault 5xx, time-outs, connection errors: retried with backoff, then dead-lettered
+WorkerError
+├── PermanentError      retrying cannot help: the message goes to the dead-letter topic at once
+│   ├── BadMessageError     not JSON, or a required field is missing
+│   ├── NotFoundError       Vault answered 404
+│   ├── UnauthorizedError   Vault answered 401/403
+│   ├── TooLargeError       announced or actual size above the cap
+│   └── BadVideoError       empty, truncated or not a video
+└── TransientError      Vault 5xx, time-outs, connection errors: retried with backoff, then dead-lettered
 """
 
 from __future__ import annotations

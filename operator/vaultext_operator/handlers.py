@@ -83,8 +83,10 @@ def stop_autoscaler(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.daemon(*EXTENSIONS, cancellation_timeout=10.0)
-def follow_lag(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
-               memo: Any, **_: Any) -> None:
+async def follow_lag(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
+                     memo: Any, **_: Any) -> None:
+    # Async on purpose: a sync daemon would hold one of kopf's executor threads per extension for its whole
+    # life, and with more extensions than threads no other sync handler (the reconcile) would ever run.
     memo.autoscaler.track(body)  # the live body: spec changes reach the loop without a restart
-    stopped.wait()
+    await stopped.wait()
     memo.autoscaler.untrack(namespace or "", name)

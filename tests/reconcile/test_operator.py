@@ -199,3 +199,22 @@ def test_sigkill_mid_reconcile_leaves_no_duplicates_and_the_same_state(
         "deployment": 1, "configmap": 1, "service": 1, "poddisruptionbudget": 1, "replicaset": 1,
     }, f"interrupted with Deployment present: {interrupted is not None}"  # fmt: skip
     assert crash == calm
+
+
+def test_more_extensions_than_worker_threads_all_reconcile(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str
+) -> None:
+    """Long-lived per-extension handlers must not starve the reconcile of kopf's threads (8 of them)."""
+    names = [f"many-{index}" for index in range(12)]
+    documents = [
+        {"apiVersion": "vault.kerberos.io/v1alpha1", "kind": "VaultExtension", "metadata": {"name": name},
+         "spec": {"image": IMAGE, "gpu": {"count": 0}}}
+        for name in names
+    ]  # fmt: skip
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(documents))
+
+    def deployments() -> set[str]:
+        items = (get_json(kube, "deployments", "-n", namespace) or {}).get("items", [])
+        return {item["metadata"]["name"] for item in items}
+
+    wait_for(lambda: deployments() == set(names), 30, "a Deployment for each of 12 extensions")

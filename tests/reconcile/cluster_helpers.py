@@ -58,15 +58,18 @@ def free_port() -> int:
 class OperatorProcess:
     """`python -m vaultext_operator run --namespace NS` against the sandbox, as a child process."""
 
-    def __init__(self, kube: Kube, namespace: str, log_path: Path, **settings: str) -> None:
+    def __init__(
+        self, kube: Kube, namespace: str, log_path: Path, kubeconfig: Path | None = None, **settings: str
+    ) -> None:
         self.kube, self.namespace, self.log_path, self.settings = kube, namespace, log_path, settings
+        self.kubeconfig = kubeconfig or kube.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         port = free_port()
         env = {
             **os.environ,
-            "KUBECONFIG": str(self.kube.kubeconfig),
+            "KUBECONFIG": str(self.kubeconfig),
             "VAULTEXT_OPERATOR_HEALTH_PORT": str(port),
             "VAULTEXT_OPERATOR_RETRY_DELAY_SECONDS": "1",
             **{f"VAULTEXT_OPERATOR_{key.upper()}": value for key, value in self.settings.items()},

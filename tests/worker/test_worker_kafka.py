@@ -140,6 +140,12 @@ def test_bad_inputs_go_to_the_dead_letter_topic_and_processing_goes_on(
     assert "2147483648" in dead[7]["detail"]
     assert "gave up after 2 attempts" in dead[8]["detail"]
     wait_for(lambda: worker.lag() == 0, 30, "lag 0")
+    metrics = worker.get("/metrics")[1]
+    assert 'vaultext_recordings_total{outcome="dead_letter"} 9.0' in metrics
+    assert 'vaultext_recordings_total{outcome="processed"} 3.0' in metrics
+    assert 'vaultext_errors_total{reason="bad-video"} 3.0' in metrics
+    assert 'vaultext_stage_seconds_count{stage="inference"} 3.0' in metrics
+    assert "vaultext_in_flight 0.0" in metrics
 
 
 def test_sigkill_mid_recording_loses_nothing(make_worker: MakeWorker, vault: VaultStandIn) -> None:

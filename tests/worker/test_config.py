@@ -80,3 +80,14 @@ def test_every_name_of_the_contract_is_read() -> None:
 def test_bad_settings_are_named(change: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         WorkerSettings.from_env(BASE | change)
+
+
+def test_the_worker_refuses_to_start_without_its_settings() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "vaultext_worker"], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "configuration error: QUEUE_NAME must be set" in done.stderr

@@ -7,6 +7,7 @@ One thread runs `Autoscaler.run`; kopf daemons register and unregister extension
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -105,6 +106,8 @@ class Autoscaler:
         self.clock = clock
         self._tracked: dict[tuple[str, str], Tracked] = {}
         self._lock = threading.Lock()
+        self._secrets: dict[tuple[str, str], dict[str, str]] = {}  # read once per tick
+        self._keda_objects: set[tuple[str, str]] | None = None  # listed once per tick, when needed
 
     def serve_metrics(self) -> None:
         """/metrics on `metricsHost:metricsPort` (settings, else VAULTEXT_OPERATOR_METRICS_* env; 0 disables)."""
@@ -137,6 +140,8 @@ class Autoscaler:
 
     def tick(self) -> None:
         now = self.clock()
+        self._secrets = {}
+        self._keda_objects = None
         with self._lock:
             due = [t for t in self._tracked.values() if now >= t.next_poll]
         plans = [plan for t in due if (plan := self._plan(t, now)) is not None]
@@ -169,7 +174,9 @@ class Autoscaler:
     def _connection(self, bootstrap: str, namespace: str, secret: str | None) -> KafkaConnection:
         if secret is None:
             return KafkaConnection(bootstrap)
-        data = kube.secret_data(namespace, secret) or {}
+        if (namespace, secret) not in self._secrets:
+            self._secrets[(namespace, secret)] = kube.secret_data(namespace, secret) or {}
+        data = self._secrets[(namespace, secret)]
         mechanism = data.get("mechanism")
         return KafkaConnection(bootstrap, data.get("securityProtocol", "SASL_PLAINTEXT" if mechanism else "PLAINTEXT"),
                                mechanism, data.get("username"), data.get("password"))
@@ -184,7 +191,8 @@ class Autoscaler:
             t.next_poll = now + 5.0
             return None
         autoscaling = spec.autoscaling
-        t.next_poll = now + autoscaling.polling_interval
+        # on a grid of the interval: extensions with the same interval share one batched poll
+        t.next_poll = (math.floor(now / autoscaling.polling_interval) + 1) * autoscaling.polling_interval
         binding = resolve_kafka(spec, ref, self.settings)
         try:
             connection = self._connection(binding.bootstrap_servers, ref.namespace, binding.auth_secret)
@@ -261,10 +269,22 @@ class Autoscaler:
                                   "triggerauthentications")
             kube.apply_custom(scaled_object(ref.name, ref.namespace, metadata, spec.autoscaling, trigger,
                                             ref.name if binding.auth_secret else None), "scaledobjects")
-        else:
+        elif (ref.namespace, ref.name) in self._keda_present():
             kube.delete_custom(KEDA_API_VERSION, "scaledobjects", ref.namespace, ref.name)
             kube.delete_custom(KEDA_API_VERSION, "triggerauthentications", ref.namespace, ref.name)
         t.keda_generation = generation
+
+    def _keda_present(self) -> set[tuple[str, str]]:
+        """ScaledObjects this operator rendered (none when KEDA is not installed)."""
+        if self._keda_objects is None:
+            try:
+                found = kube.list_all(KEDA_API_VERSION, "scaledobjects", f"app.kubernetes.io/managed-by={MANAGER}")
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                found = []
+            self._keda_objects = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in found}
+        return self._keda_objects
 
     def _summary(self, t: Tracked, plan: Plan, reading: LagReading, ready: int, now: float) -> LagSummary:
         ids = reading.partition_ids
@@ -303,9 +323,13 @@ class Autoscaler:
                                        paused, error), t.history)
         t.history = decision.history
         extension = dict(t.body)
-        if decision.desired_replicas != current:
-            kube.set_deployment_replicas(ref.namespace, ref.name, decision.desired_replicas)
+        scaling = decision.desired_replicas != current
+        if scaling:
             t.last_scale = (datetime.now(UTC).isoformat(), decision.reason[:1024])
+        # status first: the reconcile refreshes status on the Deployment change and then reads ours
+        self._write_status(t, plan, decision, summary, result, paused is not None, error, now, force=scaling)
+        if scaling:
+            kube.set_deployment_replicas(ref.namespace, ref.name, decision.desired_replicas)
             self.metrics.scale_changes.labels(ref.namespace, ref.name).inc()
             kube.post_event(extension, "Normal", "Scaled",
                             f"{current} -> {decision.desired_replicas}: {decision.reason}")
@@ -314,10 +338,9 @@ class Autoscaler:
         elif error is None and previous_failures > 0:
             kube.post_event(extension, "Normal", "LagReadable", f"lag readable again: {decision.reason}")
         self.metrics.record_replicas(ref.namespace, ref.name, decision.desired_replicas, current)
-        self._write_status(t, plan, decision, summary, result, paused is not None, error, now)
 
     def _write_status(self, t: Tracked, plan: Plan, decision: Decision, summary: LagSummary | None,
-                      result: LagResult, paused: bool, error: str | None, now: float) -> None:
+                      result: LagResult, paused: bool, error: str | None, now: float, force: bool = False) -> None:
         verdicts = scaling_conditions(decision, paused, error)
         fields: dict[str, Any] = {}
         if isinstance(result, LagReading) and summary is not None:
@@ -338,7 +361,7 @@ class Autoscaler:
         have = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous if c.get("type") in verdicts}
         want = {k: (v.status, v.reason) for k, v in verdicts.items()}
         stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE)
-        if have == want and not stale and now - t.last_status_at < STATUS_REFRESH_SECONDS:
+        if have == want and not stale and not force and now - t.last_status_at < STATUS_REFRESH_SECONDS:
             return
         generation = int(t.body["metadata"].get("generation", 0))
         fields["conditions"] = merge_conditions(list(previous), verdicts, generation, datetime.now(UTC).isoformat())

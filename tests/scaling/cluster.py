@@ -45,7 +45,7 @@ def install_crd(kube: Any) -> None:
         applied = kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE), check=False)
         waited = kube.kubectl("wait", "--for=condition=Established", "--timeout=10s", f"crd/{PLURAL}.{GROUP}",
                               check=False)
-        return applied.returncode == 0 and waited.returncode == 0
+        return bool(applied.returncode == 0 and waited.returncode == 0)
 
     wait_for(established, 60, "the VaultExtension CRD", 1.0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagTarget
 from vaultext_operator.sources.kafka_admin import KafkaAdminLagSource

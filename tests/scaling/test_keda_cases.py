@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+
 from vaultext_operator.scaling.explain import run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from vaultext_operator.api.autoscaling import AutoscalingSpec
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets, replicas_for_lag, summarize
 from vaultext_operator.scaling.policy import ScalingHistory, ScalingInput, decide

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+
 from vaultext_operator.metrics import OperatorMetrics
 from vaultext_operator.scaling.lag import PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget

@@ -143,10 +143,25 @@ def nodes_offering(resource_name: str, product: str | None) -> tuple[int, int]:
     return offering, with_product
 
 
-def patch_extension_status(namespace: str, name: str, status: Json) -> Json:
-    """Merge-patches the status subresource: fields not in `status` (the autoscaler's) stay as they are."""
+class Conflict(RuntimeError):
+    """The object changed since it was read (its resourceVersion moved on)."""
+
+
+def patch_extension_status(namespace: str, name: str, status: Json, resource_version: str | None = None) -> Json:
+    """Merge-patches the status subresource: fields not in `status` (the autoscaler's) stay as they are.
+
+    With `resource_version` the patch applies only to that version of the object, else raises `Conflict`.
+    """
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
-    return _call("PATCH", path, {"status": status}, content_type="application/merge-patch+json")
+    body: Json = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
+    try:
+        return _call("PATCH", path, body, content_type="application/merge-patch+json")
+    except client.ApiException as error:
+        if error.status == 409:
+            raise Conflict(f"{namespace}/{name} changed since it was read") from error
+        raise
 
 
 def post_event(extension: Json, event_type: str, reason: str, message: str) -> None:

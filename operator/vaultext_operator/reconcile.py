@@ -41,6 +41,7 @@ from .settings import OperatorSettings
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
+STATUS_WRITE_ATTEMPTS = 5
 # Status writes of one extension are serialized, each from fresh reads, so the last write is never stale.
 _status_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 
@@ -110,24 +111,34 @@ def refresh_status(
     """Writes status from a fresh read of the extension and its Deployment.
 
     Without `generation` (a Deployment event or a resync) the blocker last recorded for the observed
-    generation stays in force until a reconcile clears it.
+    generation stays in force until a reconcile clears it. The write is conditional on the version read,
+    so a concurrent status writer (the autoscaler) never loses its conditions to a stale list.
     """
     with _status_locks[(namespace, name)]:
-        extension = kube.get_extension(namespace, name)
-        if extension is None or extension["metadata"].get("deletionTimestamp"):
-            return
-        previous: Json = extension.get("status") or {}
-        if generation is None:
-            generation = int(previous.get("observedGeneration") or extension["metadata"].get("generation", 0))
-            blocker = blocker_in(previous, generation)
-        deployment = kube.get("apps/v1", "Deployment", namespace, name)
-        ref = extension_ref(extension)
-        now = datetime.now(UTC).replace(microsecond=0)
-        patch = status_patch(previous, deployment, blocker, generation, selector_string(ref), now)
-        if all(previous.get(key) == value for key, value in patch.items()):
-            return
-        kube.patch_extension_status(namespace, name, patch)
-        _announce(extension, previous, patch)
+        for _ in range(STATUS_WRITE_ATTEMPTS):
+            try:
+                _write_status(namespace, name, generation, blocker)
+                return
+            except kube.Conflict:
+                continue
+        log.warning("status of %s/%s: still conflicting after %d attempts", namespace, name, STATUS_WRITE_ATTEMPTS)
+
+
+def _write_status(namespace: str, name: str, generation: int | None, blocker: Blocker | None) -> None:
+    extension = kube.get_extension(namespace, name)
+    if extension is None or extension["metadata"].get("deletionTimestamp"):
+        return
+    previous: Json = extension.get("status") or {}
+    if generation is None:
+        generation = int(previous.get("observedGeneration") or extension["metadata"].get("generation", 0))
+        blocker = blocker_in(previous, generation)
+    deployment = kube.get("apps/v1", "Deployment", namespace, name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    patch = status_patch(previous, deployment, blocker, generation, selector_string(extension_ref(extension)), now)
+    if all(previous.get(key) == value for key, value in patch.items()):
+        return
+    kube.patch_extension_status(namespace, name, patch, extension["metadata"]["resourceVersion"])
+    _announce(extension, previous, patch)
 
 
 def _announce(extension: Json, previous: Json, current: Json) -> None:

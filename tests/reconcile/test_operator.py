@@ -218,3 +218,30 @@ def test_more_extensions_than_worker_threads_all_reconcile(
         return {item["metadata"]["name"] for item in items}
 
     wait_for(lambda: deployments() == set(names), 30, "a Deployment for each of 12 extensions")
+
+
+def test_a_child_the_apiserver_refuses_applies_nothing_and_recovers(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str, gpu_nodes: tuple[str, list[str]]
+) -> None:
+    product, _ = gpu_nodes
+    spec: dict[str, Any] = {"image": IMAGE, "gpu": {"product": product}, "autoscaling": {"engine": "none"}}
+    apply_cr(kube, namespace, {**spec, "config": {"threshold": 0.5}})
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "Ready=True")
+    config_before = (get_json(kube, "configmap", "yolo-config", "-n", namespace) or {})["data"]
+
+    # A sidecar without an image: the schema cannot tell (free-form podTemplate), the apiserver refuses it.
+    broken = {**spec, "image": "registry.example.com/acme/yolo:2.0", "config": {"threshold": 0.9},
+              "podTemplate": {"spec": {"containers": [{"name": "sidecar"}]}}}  # fmt: skip
+    apply_cr(kube, namespace, broken)
+    refused = wait_for(lambda: blocked_by(kube, namespace, "ApplyFailed"), 20, "Ready=False ApplyFailed")
+    assert "image" in refused["message"]
+    deployment = get_json(kube, "deployment", "yolo", "-n", namespace) or {}
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE  # untouched
+    assert (get_json(kube, "configmap", "yolo-config", "-n", namespace) or {})["data"] == config_before
+
+    apply_cr(kube, namespace, {**broken, "podTemplate": None})
+    wait_for(
+        lambda: status(kube, namespace).get("image") == "registry.example.com/acme/yolo:2.0"
+        and ready(kube, namespace).get("status") == "True",
+        60, "recovery with the fixed spec",
+    )  # fmt: skip

@@ -130,17 +130,9 @@ def secret_keys(namespace: str, name: str) -> set[str] | None:
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
 
 
-def nodes_offering(resource_name: str, product: str | None) -> tuple[int, int]:
-    """(nodes with `resource_name` allocatable, of those the ones labelled with `product`, if given)."""
-    offering = with_product = 0
-    for node in _call("GET", "/api/v1/nodes")["items"]:
-        amount = (node.get("status", {}).get("allocatable") or {}).get(resource_name, "0")
-        if amount not in ("0", ""):
-            offering += 1
-            labels = node.get("metadata", {}).get("labels") or {}
-            if product is None or labels.get("nvidia.com/gpu.product") == product:
-                with_product += 1
-    return offering, with_product
+def list_nodes() -> list[Json]:
+    items: list[Json] = _call("GET", "/api/v1/nodes")["items"]
+    return items
 
 
 class Conflict(RuntimeError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from .builders import (
     required_secret_keys,
     selector_string,
 )
+from .builders.deployment import GPU_PRODUCT_LABEL
 from .conditions import (
     APPLY_FAILED,
     GPU_PRODUCT_UNAVAILABLE,
@@ -51,6 +53,39 @@ def extension_ref(body: Json) -> ExtensionRef:
     return ExtensionRef(name=metadata["name"], namespace=metadata["namespace"], uid=metadata["uid"])
 
 
+class _NodeSnapshot:
+    """The node list, re-read at most every few seconds: a resume reconciles every extension at once."""
+
+    max_age_seconds = 3.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._nodes: list[Json] = []
+        self._read_at = float("-inf")
+
+    def get(self) -> list[Json]:
+        with self._lock:
+            if time.monotonic() - self._read_at > self.max_age_seconds:
+                self._nodes, self._read_at = kube.list_nodes(), time.monotonic()
+            return self._nodes
+
+
+_nodes = _NodeSnapshot()
+
+
+def gpu_node_counts(nodes: list[Json], resource_name: str, product: str | None) -> tuple[int, int]:
+    """(nodes with `resource_name` allocatable, of those the ones labelled with `product`, if given)."""
+    offering = with_product = 0
+    for node in nodes:
+        amount = (node.get("status", {}).get("allocatable") or {}).get(resource_name, "0")
+        if amount not in ("0", ""):
+            offering += 1
+            labels = node.get("metadata", {}).get("labels") or {}
+            if product is None or labels.get(GPU_PRODUCT_LABEL) == product:
+                with_product += 1
+    return offering, with_product
+
+
 def check_inputs(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> Blocker | None:
     """What the schema cannot judge: referenced Secrets and keys, and whether any node offers the GPU."""
     for secret, keys in sorted(required_secret_keys(spec, ref, settings).items()):
@@ -61,7 +96,7 @@ def check_inputs(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operator
             return Blocker(SECRET_KEY_MISSING, f"Secret {ref.namespace}/{secret} lacks keys {sorted(missing)}")
     if spec.gpu.count > 0 and settings.check_gpu_capacity:
         resource = gpu_resource_name(spec, settings)
-        offering, with_product = kube.nodes_offering(resource, spec.gpu.product)
+        offering, with_product = gpu_node_counts(_nodes.get(), resource, spec.gpu.product)
         if offering == 0:
             return Blocker(GPU_RESOURCE_UNAVAILABLE, f"no node offers the resource {resource}")
         if with_product == 0:

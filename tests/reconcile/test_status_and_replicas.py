@@ -7,6 +7,7 @@ from typing import Any
 
 from vaultext_operator.api import VaultExtensionSpec
 from vaultext_operator.conditions import SECRET_NOT_FOUND, Blocker, blocker_in, status_patch, verdicts
+from vaultext_operator.reconcile import gpu_node_counts
 from vaultext_operator.replicas import replicas_owned_by_others, replicas_to_apply
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -117,3 +118,20 @@ def test_autoscaled_deployment_is_seeded_then_left_to_the_autoscaler() -> None:
     assert replicas_owned_by_others(owned_by("vaultext-autoscaler"))
     assert replicas_to_apply(builtin, owned_by("vaultext-autoscaler")) is None
     assert replicas_to_apply(spec("keda"), owned_by("kube-controller-manager")) is None
+
+
+def test_gpu_node_counts_by_resource_and_product() -> None:
+    def node(resources: dict[str, str], product: str) -> dict[str, Any]:
+        return {"metadata": {"labels": {"nvidia.com/gpu.product": product}}, "status": {"allocatable": resources}}
+
+    nodes = [
+        node({"nvidia.com/gpu": "4"}, "A100"),
+        node({"nvidia.com/gpu": "0"}, "A100"),
+        node({"nvidia.com/mig-1g.10gb": "7"}, "A100"),
+        node({"cpu": "8"}, "none"),
+        node({"nvidia.com/gpu": "1"}, "T4"),
+    ]
+    assert gpu_node_counts(nodes, "nvidia.com/gpu", None) == (2, 2)
+    assert gpu_node_counts(nodes, "nvidia.com/gpu", "T4") == (2, 1)
+    assert gpu_node_counts(nodes, "nvidia.com/mig-1g.10gb", "H100") == (1, 0)
+    assert gpu_node_counts(nodes, "example.com/fpga", None) == (0, 0)

@@ -70,7 +70,7 @@ def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
     from .autoscaler import Autoscaler
 
     settings = operator_settings(memo)
-    memo.autoscaler = Autoscaler(settings)
+    memo.autoscaler = Autoscaler(settings, prometheus_url=settings.prometheus_url or None)
     memo.autoscaler_stop = threading.Event()
     memo.autoscaler.serve_metrics()
     threading.Thread(target=memo.autoscaler.run, args=(memo.autoscaler_stop,), name="autoscaler",

@@ -31,6 +31,9 @@ class OperatorSettings(BaseSettings):
         description="Default Secret (in the extension's namespace) with `accessKey`/`secretKey`; empty: none.",
     )
     gpu_resource_name: str = Field(default="nvidia.com/gpu", description="Default GPU extended resource.")
+    prometheus_url: str = Field(
+        default="", description="Default Prometheus base URL for `autoscaling.source.type: prometheus`."
+    )
     check_gpu_capacity: bool = Field(
         default=True,
         description="Refuse (Ready=False) an extension whose GPU resource no node offers; turn off with a "
@@ -41,6 +44,8 @@ class OperatorSettings(BaseSettings):
     )
     health_host: str = Field(default="127.0.0.1", description="Address of the operator's /healthz endpoint.")
     health_port: int = Field(default=8081, ge=0, le=65535, description="Port of /healthz; 0 disables it.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the autoscaler's /metrics endpoint.")
+    metrics_port: int = Field(default=8082, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
 
     def watched_namespaces(self) -> list[str]:
         return [name.strip() for name in self.namespaces.split(",") if name.strip()]

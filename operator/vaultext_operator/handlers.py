@@ -10,7 +10,7 @@ import kopf
 from .api import GROUP, PLURAL, VERSION
 from .builders import MANAGER
 from .conditions import INVALID_SPEC
-from .reconcile import owner_of, reconcile, refresh_status
+from .reconcile import owner_of, reconcile, reconcile_by_name, refresh_status, resync
 from .settings import OperatorSettings
 
 EXTENSIONS = (GROUP, VERSION, PLURAL)
@@ -50,16 +50,20 @@ def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
-def deployment_changed(body: kopf.Body, **_: Any) -> None:
+def deployment_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     owner = owner_of(dict(body))
-    if owner is not None:
+    if owner is None:
+        return
+    if type == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
+        reconcile_by_name(body["metadata"]["namespace"], owner, operator_settings(memo))
+    else:
         refresh_status(body["metadata"]["namespace"], owner)
 
 
 @kopf.timer(*EXTENSIONS, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync_status(name: str, namespace: str | None, **_: Any) -> None:
+def resync_extension(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     if namespace is not None:
-        refresh_status(namespace, name)
+        resync(namespace, name, operator_settings(memo))
 
 
 # --- Lag-driven autoscaling: one loop thread for all extensions, a daemon per extension registers it ---------

@@ -140,6 +140,36 @@ def reconcile(body: Json, settings: OperatorSettings) -> Blocker | None:
     return blocker
 
 
+def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings) -> Blocker | None:
+    """Reconciles an extension read afresh; nothing when it is gone or going."""
+    extension = kube.get_extension(namespace, name)
+    if extension is None or extension["metadata"].get("deletionTimestamp"):
+        return None
+    return reconcile(extension, settings)
+
+
+def resync(namespace: str, name: str, settings: OperatorSettings) -> None:
+    """The periodic safety net: a full reconcile when something is off, else only a status refresh.
+
+    Off means: the Deployment is missing, the last reconcile was blocked (a Secret or a GPU node may have
+    appeared since), or the spec moved past the generation the status reports.
+    """
+    extension = kube.get_extension(namespace, name)
+    if extension is None or extension["metadata"].get("deletionTimestamp"):
+        return
+    status: Json = extension.get("status") or {}
+    observed = status.get("observedGeneration")
+    off = (
+        observed != extension["metadata"].get("generation")
+        or blocker_in(status, int(observed or 0)) is not None
+        or kube.get("apps/v1", "Deployment", namespace, name) is None
+    )
+    if off:
+        reconcile(extension, settings)
+    else:
+        refresh_status(namespace, name)
+
+
 def refresh_status(
     namespace: str, name: str, generation: int | None = None, blocker: Blocker | None = None
 ) -> None:

@@ -245,3 +245,20 @@ def test_a_child_the_apiserver_refuses_applies_nothing_and_recovers(
         and ready(kube, namespace).get("status") == "True",
         60, "recovery with the fixed spec",
     )  # fmt: skip
+
+
+def test_a_deployment_deleted_by_hand_comes_back(
+    kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str, gpu_nodes: tuple[str, list[str]]
+) -> None:
+    product, _ = gpu_nodes
+    apply_cr(kube, namespace, {"image": IMAGE, "gpu": {"product": product}, "autoscaling": {"engine": "none"}})
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "Ready=True")
+    first_uid = (get_json(kube, "deployment", "yolo", "-n", namespace) or {})["metadata"]["uid"]
+    kube.kubectl("delete", "deployment", "yolo", "-n", namespace, "--wait=true")
+
+    def recreated() -> bool:
+        found = get_json(kube, "deployment", "yolo", "-n", namespace)
+        return found is not None and found["metadata"]["uid"] != first_uid
+
+    wait_for(recreated, 15, "the Deployment re-created")
+    wait_for(lambda: ready(kube, namespace).get("status") == "True", 60, "Ready=True again")

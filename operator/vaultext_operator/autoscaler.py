@@ -74,6 +74,7 @@ class Tracked:
     topic_verdict: ConditionVerdict | None = None
     keda_generation: int | None = None
     seeded: bool = False
+    seen: tuple[LagTarget, tuple[int, ...]] | None = None  # what /metrics exports for it
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,9 @@ class Autoscaler:
 
     def untrack(self, namespace: str, name: str) -> None:
         with self._lock:
-            self._tracked.pop((namespace, name), None)
-        self.metrics.forget(namespace, name, None, ())
+            tracked = self._tracked.pop((namespace, name), None)
+        seen = tracked.seen if tracked is not None else None
+        self.metrics.forget(namespace, name, seen[0] if seen else None, seen[1] if seen else ())
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -136,6 +138,8 @@ class Autoscaler:
                 self.tick()
             except Failures as error:  # the API server or a backend hiccuped: next tick retries
                 log.warning("autoscaler tick failed: %s", error)
+            except Exception:  # a dead loop would silently stop all scaling: log with traceback, go on
+                log.exception("autoscaler tick failed unexpectedly")
             stop.wait(TICK_SECONDS)
 
     def tick(self) -> None:
@@ -299,7 +303,9 @@ class Autoscaler:
                 total_lag=summary.total_lag,
                 replicas=ready,
             ))  # fmt: skip
-        self.metrics.record_lag(plan.target, reading, [p.lag for p in summary.partitions])
+        if reading.offsets_known:  # /metrics tells Kafka's truth, never a Prometheus query's echo
+            self.metrics.record_lag(plan.target, reading, [p.lag for p in summary.partitions])
+            t.seen = (plan.target, ids)
         return summary
 
     def _act(self, plan: Plan, deployment: dict[str, Any], result: LagResult, nodes: list[dict[str, Any]],
@@ -361,7 +367,9 @@ class Autoscaler:
         have = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous if c.get("type") in verdicts}
         want = {k: (v.status, v.reason) for k, v in verdicts.items()}
         stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE)
-        if have == want and not stale and not force and now - t.last_status_at < STATUS_REFRESH_SECONDS:
+        # lag/rates/drain alone are refreshed at most every STATUS_REFRESH_SECONDS, and not at all while idle
+        moving = live.get("lag") != fields.get("lag") and now - t.last_status_at >= STATUS_REFRESH_SECONDS
+        if have == want and not stale and not force and not moving:
             return
         generation = int(t.body["metadata"].get("generation", 0))
         fields["conditions"] = merge_conditions(list(previous), verdicts, generation, datetime.now(UTC).isoformat())

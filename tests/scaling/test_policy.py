@@ -128,3 +128,5 @@ def test_rates_learn_only_while_backlogged() -> None:
     assert rates.per_replica == 2.0 and rates.arrival == 2.0
     idle = rates.observe(OffsetSnapshot(at=20.0, committed_sum=120, latest_sum=120, total_lag=0, replicas=2))
     assert idle.per_replica == 2.0  # an interval that ended idle teaches nothing about capacity
+    ramp = rates.observe(OffsetSnapshot(at=20.0, committed_sum=45, latest_sum=130, total_lag=85, replicas=5))
+    assert ramp.per_replica == 2.0  # ready replicas changed during the interval: no sample

@@ -1,7 +1,8 @@
 """Consumption and arrival rates from successive offset snapshots (pure).
 
 The per-replica consumption rate is only learned from intervals in which the group had a backlog the whole
-time: an idle consumer commits as slowly as messages arrive, which says nothing about what it could do.
+time and the same number of ready replicas: an idle consumer commits as slowly as messages arrive, which says
+nothing about what it could do.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class Rates:
         arrival = max(0.0, (snapshot.latest_sum - previous.latest_sum) / elapsed)
         consumption = max(0.0, (snapshot.committed_sum - previous.committed_sum) / elapsed)
         per_replica = self.per_replica
-        busy = previous.total_lag > 0 and snapshot.total_lag > 0 and snapshot.replicas > 0
+        # busy the whole interval, with the same replicas throughout (a pod that just became ready, or left,
+        # makes the interval's per-replica figure meaningless)
+        busy = (previous.total_lag > 0 and snapshot.total_lag > 0 and snapshot.replicas > 0
+                and previous.replicas == snapshot.replicas)
         if busy and consumption > 0:
             sample = consumption / snapshot.replicas
             per_replica = sample if per_replica is None else _smooth(per_replica, sample)

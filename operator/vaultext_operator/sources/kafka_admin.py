@@ -12,6 +12,7 @@ broker does. A pure-Python client turns that into an exception we report and ret
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
 
 AdminFactory = Callable[..., Any]
+METADATA_TTL = 30.0  # seconds partition ids are trusted
 
 
 def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
@@ -45,6 +47,7 @@ class KafkaAdminLagSource:
         self._timeout = timeout
         self._admin_factory = admin_factory
         self._admins: dict[KafkaConnection, Any] = {}
+        self._metadata: dict[int, tuple[float, dict[str, list[int]]]] = {}
 
     def poll(self, targets: Sequence[LagTarget]) -> Mapping[LagTarget, LagResult]:
         by_cluster: dict[KafkaConnection, list[LagTarget]] = defaultdict(list)
@@ -73,14 +76,27 @@ class KafkaAdminLagSource:
     def _forget(self, connection: KafkaConnection) -> None:
         admin = self._admins.pop(connection, None)
         if admin is not None:
+            self._metadata.pop(id(admin), None)
             admin.close()
+
+    def _partitions(self, admin: Any, topics: set[str]) -> dict[str, list[int]]:
+        """Partition ids per topic; cached for METADATA_TTL seconds (they change rarely), refreshed at once
+        when a topic is not in the cache (created, or asked for the first time)."""
+        now = time.monotonic()
+        cache = self._metadata.get(id(admin))
+        if cache is None or now - cache[0] > METADATA_TTL or not topics <= cache[1].keys():
+            found = {
+                topic["name"]: sorted(p["partition_index"] for p in topic["partitions"])
+                for topic in admin.describe_topics(sorted(topics | (cache[1].keys() if cache else set())))
+                if topic["error_code"] == 0 and topic["partitions"]
+            }
+            cache = (now, found)
+            self._metadata[id(admin)] = cache
+        return {topic: cache[1][topic] for topic in topics if topic in cache[1]}
 
     def _poll_cluster(self, admin: Any, targets: list[LagTarget]) -> dict[LagTarget, LagResult]:
         results: dict[LagTarget, LagResult] = {}
-        partitions_of: dict[str, list[int]] = {}
-        for topic in admin.describe_topics(sorted({t.topic for t in targets})):
-            if topic["error_code"] == 0 and topic["partitions"]:
-                partitions_of[topic["name"]] = sorted(p["partition_index"] for p in topic["partitions"])
+        partitions_of = self._partitions(admin, {t.topic for t in targets})
         for target in targets:
             if target.topic not in partitions_of:
                 results[target] = LagFailure(f"topic {target.topic} does not exist")
@@ -114,7 +130,7 @@ class KafkaAdminLagSource:
 
 def _partition(topic: str, partition: int, committed: Mapping[Any, Any], latest: Mapping[Any, Any],
                log_start: Mapping[Any, Any]) -> PartitionOffsets:
-    tp = TopicPartition(topic, partition)
+    tp = (topic, partition)  # TopicPartition is a namedtuple: a plain tuple finds the same key
     commit = committed.get(tp)
     high = latest.get(tp)
     low = log_start.get(tp)

@@ -10,6 +10,7 @@ import yaml
 
 from vaultext_operator import crdgen
 from vaultext_operator.__main__ import main
+from vaultext_operator.api.cel import RULES_BY_MODEL
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRDS = REPOSITORY / "crds"
@@ -112,3 +113,12 @@ def test_status_declares_the_autoscaler_fields() -> None:
     for name in ("lag", "desiredReplicas", "partitions", "rates", "drainSeconds", "lastScaleTime", "lastScaleReason"):
         assert name in status, name
     assert status["conditions"]["x-kubernetes-list-type"] == "map"
+
+
+def test_every_rule_for_models_declared_elsewhere_reaches_the_crd() -> None:
+    rules_in_crd = {
+        rule["rule"] for _, node in schema_nodes(root_schema()) for rule in node.get("x-kubernetes-validations", [])
+    }
+    for model, rules in RULES_BY_MODEL.items():
+        for rule in rules:
+            assert rule["rule"] in rules_in_crd, f"{model}: {rule['rule']} (was the model renamed?)"

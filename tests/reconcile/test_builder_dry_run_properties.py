@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
@@ -15,6 +16,8 @@ from vaultext_operator.settings import OperatorSettings
 from vaultext_sandbox import Kube
 
 from ..api.schema_strategies import from_structural
+
+pytestmark = pytest.mark.slow
 
 SETTINGS = OperatorSettings()
 

@@ -6,11 +6,14 @@ import re
 import time
 from typing import Any
 
+import pytest
 import yaml
 
 from vaultext_sandbox import Kube
 
 from .cluster_helpers import OperatorProcess, condition, get_json, wait_for
+
+pytestmark = pytest.mark.slow
 
 IMAGE = "registry.example.com/acme/yolo:1.2"
 CHILDREN = ("deployment/yolo", "configmap/yolo-config", "service/yolo-metrics", "poddisruptionbudget/yolo")

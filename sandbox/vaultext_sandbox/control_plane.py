@@ -178,7 +178,7 @@ def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bo
             "--bind-address=127.0.0.1",
             "--secure-port=0",
             "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
-            "--node-monitor-grace-period=40s",
+            "--node-monitor-grace-period=60s",
         ],
         logs / "kube-controller-manager.log",
         detached=detached,
@@ -205,6 +205,8 @@ def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bo
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
             "--node-ip=127.0.0.1",
+            # Leases renewed every few seconds keep nodes Ready; status heartbeats alone come ~40 s apart.
+            "--node-lease-duration-seconds=40",
             "--cidr=10.244.0.0/16",
             f"--server-address=127.0.0.1:{free_port()}",
         ],

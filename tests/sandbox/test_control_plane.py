@@ -141,3 +141,22 @@ def test_gpu_nodes_can_offer_mig_and_time_sliced_resources(kube: Kube, resource:
         assert [(t.key, t.effect) for t in node.spec.taints] == [("nvidia.com/gpu", "NoSchedule")]
     finally:
         kube.delete_nodes(nodes)
+
+
+def test_fake_nodes_renew_their_lease_so_they_stay_ready(kube: Kube) -> None:
+    nodes = kube.add_gpu_nodes(1)
+    leases = client.CoordinationV1Api(kube.api)
+    try:
+        def renew_time() -> Any:
+            try:
+                return leases.read_namespaced_lease(nodes[0], "kube-node-lease").spec.renew_time
+            except client.ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+
+        first = eventually(renew_time, timeout=30)
+        assert first is not None, "kwok keeps no lease: the controller-manager would mark the node NotReady"
+        assert eventually(lambda: (renew_time() or first) > first, timeout=30)
+    finally:
+        kube.delete_nodes(nodes)

@@ -182,17 +182,19 @@ def refresh_status(
     with _status_locks[(namespace, name)]:
         for _ in range(STATUS_WRITE_ATTEMPTS):
             try:
-                _write_status(namespace, name, generation, blocker)
+                if not _write_status(namespace, name, generation, blocker):
+                    _status_locks.pop((namespace, name), None)  # the extension is gone: forget its lock
                 return
             except kube.Conflict:
                 continue
         log.warning("status of %s/%s: still conflicting after %d attempts", namespace, name, STATUS_WRITE_ATTEMPTS)
 
 
-def _write_status(namespace: str, name: str, generation: int | None, blocker: Blocker | None) -> None:
+def _write_status(namespace: str, name: str, generation: int | None, blocker: Blocker | None) -> bool:
+    """Writes status if it changed; False when the extension no longer exists (or is being deleted)."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
-        return
+        return False
     previous: Json = extension.get("status") or {}
     if generation is None:
         generation = int(previous.get("observedGeneration") or extension["metadata"].get("generation", 0))
@@ -201,9 +203,10 @@ def _write_status(namespace: str, name: str, generation: int | None, blocker: Bl
     now = datetime.now(UTC).replace(microsecond=0)
     patch = status_patch(previous, deployment, blocker, generation, selector_string(extension_ref(extension)), now)
     if all(previous.get(key) == value for key, value in patch.items()):
-        return
+        return True
     kube.patch_extension_status(namespace, name, patch, extension["metadata"]["resourceVersion"])
     _announce(extension, previous, patch)
+    return True
 
 
 def _announce(extension: Json, previous: Json, current: Json) -> None:

@@ -50,6 +50,13 @@ def test_zero_to_eight_in_one_step_then_exactly_the_partitions_then_back_after_t
     wait_for(lambda: cluster.condition(name, "PartitionsBelowMaxReplicas").get("status") == "False", 3 * POLL,
              "PartitionsBelowMaxReplicas=False")
 
+    topics = wait_for(lambda: cluster.condition(name, "TopicsReady").get("status") == "True"
+                      and cluster.condition(name, "TopicsReady"), 3 * POLL, "TopicsReady=True")
+    # output and dead-letter topics created with one partition per possible replica; the input kept its 12
+    assert f"{topic} (12 partitions)" in topics["message"]
+    assert f"{name}-results (8 partitions)" in topics["message"]
+    assert f"{name}-dead-letter (8 partitions)" in topics["message"]
+
     cluster.patch_autoscaling(name, {"maxReplicas": 20})
     cluster.watch_replicas(name, 12, 4 * POLL)
     time.sleep(2 * POLL)

@@ -158,3 +158,20 @@ def test_bad_input_is_a_clear_error() -> None:
     code = run(io.StringIO('{"partitions": [{"committed": 1, "latest": 2}], "previousCommitted": [],'
                            ' "currentReplicas": 0}'), io.StringIO(), stderr)
     assert code == 2 and "previousCommitted" in stderr.getvalue()
+
+
+def test_the_cli_subcommand_speaks_the_same_json() -> None:
+    import subprocess
+    import sys
+
+    request = {"autoscaling": {"lagThreshold": 5, "maxReplicas": 20}, "currentReplicas": 1,
+               "partitions": [{"committed": 0, "latest": lag} for lag in (6, 6, 6, 5)]}
+    done = subprocess.run([sys.executable, "-m", "vaultext_operator", "explain-scaling"], input=json.dumps(request),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"totalLag": 23, "totalLagWithPersistent": 23, "active": True,
+                                       "desiredReplicas": 4,
+                                       "reason": "lag 23 / lagThreshold 5 -> 5; capped at 4 partitions"}
+    refused = subprocess.run([sys.executable, "-m", "vaultext_operator", "explain-scaling"], input="{",
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 2 and "invalid input" in refused.stderr

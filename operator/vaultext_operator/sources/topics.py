@@ -86,6 +86,7 @@ class TopicBinder:
                     report.partitions[wish.name] = wish.partitions
                 except KafkaException as error:
                     report.errors[wish.name] = str(error.args[0].str())
-        if report.created or report.grown or any(name not in report.partitions for name in report.errors):
-            report.partitions.update(self.existing_partitions(connection, [w.name for w in wishes]))
+        unknown = [w.name for w in wishes if w.name not in report.partitions and w.name not in report.errors]
+        if unknown:  # created concurrently by someone else: read what they made
+            report.partitions.update(self.existing_partitions(connection, unknown))
         return report

@@ -95,7 +95,7 @@ def test_chosen_replicas_drain_the_backlog_within_the_target(cluster: Cluster, k
     consumers = FakeConsumers(kafka.bootstrap, f"vaultext-{cluster.namespace}-{name}", topic, cluster.apps,
                               cluster.namespace, name)
     cluster.create(extension(name, cluster.namespace, topic, {
-        "minReplicas": 1, "maxReplicas": 12, "lagThreshold": 100000, "pollingInterval": 1,
+        "minReplicas": 1, "maxReplicas": 12, "lagThreshold": 100000, "pollingInterval": 2,
         "targetDrainSeconds": TARGET, "scaleDownStabilizationSeconds": 60}))
     wait_for(lambda: cluster.replicas(name) == 1, 30, "one replica")
     consumers.thread.start()
@@ -108,7 +108,9 @@ def test_chosen_replicas_drain_the_backlog_within_the_target(cluster: Cluster, k
         scaled_at = time.monotonic()
         lag, desired = status["lag"], status["desiredReplicas"]
         per_replica, arrival = status["rates"]["perReplica"], status["rates"]["arrival"]
-        assert 0.6 * RATE <= per_replica <= 1.4 * RATE, status["rates"]
+        # measured from offsets alone, not configured; loose bounds because the fake consumers' own timing
+        # drifts on a loaded machine (the drain check below holds the operator to what they really do)
+        assert 0.5 * RATE <= per_replica <= 1.5 * RATE, status["rates"]
         needed = lag / TARGET + arrival
         assert desired == min(PARTITIONS, math.ceil(needed / per_replica - 1e-6)), status
         assert desired * per_replica - arrival >= lag / TARGET or desired == PARTITIONS

@@ -130,3 +130,15 @@ def test_rates_learn_only_while_backlogged() -> None:
     assert idle.per_replica == 2.0  # an interval that ended idle teaches nothing about capacity
     ramp = rates.observe(OffsetSnapshot(at=20.0, committed_sum=45, latest_sum=130, total_lag=85, replicas=5))
     assert ramp.per_replica == 2.0  # ready replicas changed during the interval: no sample
+
+
+def test_bursty_commits_average_over_the_busy_stretch() -> None:
+    rates = Rates()
+    committed = 0
+    for step, burst in enumerate([0, 20, 0, 20, 0, 20]):  # a consumer committing every other 2-s poll
+        committed += burst
+        rates = rates.observe(OffsetSnapshot(at=2.0 * step, committed_sum=committed, latest_sum=1000,
+                                             total_lag=1000 - committed, replicas=1))
+        if step == 1:
+            assert rates.per_replica is None  # 2 s of evidence is not enough
+    assert rates.per_replica is not None and abs(rates.per_replica - 6.0) < 0.01  # 60 over the 10-s stretch

@@ -7,9 +7,10 @@ nothing about what it could do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SMOOTHING = 0.5  # weight of the newest sample in the moving average
+MIN_STRETCH_SECONDS = 4.0  # shortest busy stretch a per-replica rate is taken from
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,24 +28,32 @@ class Rates:
     arrival: float | None = None  # messages/s landing on the topic
     consumption: float | None = None  # messages/s the whole group committed in the last interval
     last: OffsetSnapshot | None = None
+    stretch: OffsetSnapshot | None = None  # start of the current busy stretch with a steady ready count
+    before_stretch: float | None = None  # per_replica when that stretch began
 
     def observe(self, snapshot: OffsetSnapshot) -> Rates:
         previous = self.last
         if previous is None or snapshot.at <= previous.at:
-            return Rates(self.per_replica, self.arrival, self.consumption, snapshot)
+            busy = snapshot.total_lag > 0 and snapshot.replicas > 0
+            return replace(self, last=snapshot, stretch=snapshot if busy else None,
+                           before_stretch=self.per_replica)
         elapsed = snapshot.at - previous.at
         arrival = max(0.0, (snapshot.latest_sum - previous.latest_sum) / elapsed)
         consumption = max(0.0, (snapshot.committed_sum - previous.committed_sum) / elapsed)
-        per_replica = self.per_replica
-        # busy the whole interval, with the same replicas throughout (a pod that just became ready, or left,
-        # makes the interval's per-replica figure meaningless)
-        busy = (previous.total_lag > 0 and snapshot.total_lag > 0 and snapshot.replicas > 0
-                and previous.replicas == snapshot.replicas)
-        if busy and consumption > 0:
-            sample = consumption / snapshot.replicas
-            per_replica = sample if per_replica is None else _smooth(per_replica, sample)
         smoothed_arrival = arrival if self.arrival is None else _smooth(self.arrival, arrival)
-        return Rates(per_replica, smoothed_arrival, consumption, snapshot)
+        # One estimate per stretch in which the group had a backlog the whole time and the same ready count
+        # (a pod becoming ready, or leaving, makes a per-replica figure meaningless), averaged over the whole
+        # stretch once it is long enough: commits come in bursts, single intervals are noisy.
+        stretch, before, per_replica = self.stretch, self.before_stretch, self.per_replica
+        busy = snapshot.total_lag > 0 and snapshot.replicas > 0
+        if not busy or stretch is None or stretch.replicas != snapshot.replicas:
+            stretch, before = (snapshot if busy else None), per_replica
+        elif snapshot.at - stretch.at >= MIN_STRETCH_SECONDS:
+            sample = (snapshot.committed_sum - stretch.committed_sum) / (snapshot.at - stretch.at)
+            if sample > 0:
+                sample /= snapshot.replicas
+                per_replica = sample if before is None else _smooth(before, sample)
+        return Rates(per_replica, smoothed_arrival, consumption, snapshot, stretch, before)
 
 
 def _smooth(old: float, new: float) -> float:

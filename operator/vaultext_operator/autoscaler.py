@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -111,10 +110,8 @@ class Autoscaler:
         self._keda_objects: set[tuple[str, str]] | None = None  # listed once per tick, when needed
 
     def serve_metrics(self) -> None:
-        """/metrics on `metricsHost:metricsPort` (settings, else VAULTEXT_OPERATOR_METRICS_* env; 0 disables)."""
-        port = int(getattr(self.settings, "metrics_port", os.environ.get("VAULTEXT_OPERATOR_METRICS_PORT", 8082)))
-        host = str(getattr(self.settings, "metrics_host", os.environ.get("VAULTEXT_OPERATOR_METRICS_HOST",
-                                                                         "127.0.0.1")))
+        """/metrics on the settings' metrics host and port (0 disables it)."""
+        port, host = self.settings.metrics_port, self.settings.metrics_host
         if port:
             try:
                 self.metrics.serve(port, host)

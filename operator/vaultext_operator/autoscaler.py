@@ -35,6 +35,7 @@ from .scaling.policy import Decision, ScalingHistory, ScalingInput, decide
 from .scaling.rates import OffsetSnapshot, Rates
 from .scaling.report import (
     PARTITIONS_LIMIT_REPLICAS,
+    SCALING_ACTIVE,
     TOPICS_READY,
     ConditionVerdict,
     merge_conditions,
@@ -200,8 +201,15 @@ class Autoscaler:
             self._sync_keda(t, spec, ref, meta.get("generation", 0), connection)
         except Failures as error:
             log.warning("%s/%s: %s", ref.namespace, ref.name, error)
+            if autoscaling.engine == "keda":  # e.g. KEDA not installed: say so where the user looks
+                self._set_conditions(t, ref, {SCALING_ACTIVE: ConditionVerdict("False", "KedaApplyFailed",
+                                                                               str(error))})
             return None
         if autoscaling.engine != "builtin":
+            self._set_conditions(t, ref, {SCALING_ACTIVE: ConditionVerdict(
+                "True", "KedaScaledObject", "KEDA scales this extension through its ScaledObject")
+                if autoscaling.engine == "keda" else ConditionVerdict(
+                "False", "AutoscalingOff", "engine: none; replicas come from spec.replicas")})
             return None
         target = LagTarget(connection, binding.consumer_group, binding.input_topic, ref.namespace, ref.name,
                            need_log_start=autoscaling.offset_reset_policy == "earliest")
@@ -274,6 +282,16 @@ class Autoscaler:
             kube.delete_custom(KEDA_API_VERSION, "scaledobjects", ref.namespace, ref.name)
             kube.delete_custom(KEDA_API_VERSION, "triggerauthentications", ref.namespace, ref.name)
         t.keda_generation = generation
+
+    def _set_conditions(self, t: Tracked, ref: ExtensionRef, verdicts: dict[str, ConditionVerdict]) -> None:
+        """Writes conditions alone, only when the live object says otherwise."""
+        previous = (t.body.get("status") or {}).get("conditions") or []
+        have = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous if c.get("type") in verdicts}
+        if have == {k: (v.status, v.reason) for k, v in verdicts.items()}:
+            return
+        conditions = merge_conditions(list(previous), verdicts, int(t.body["metadata"].get("generation", 0)),
+                                      datetime.now(UTC).isoformat())
+        kube.patch_extension_status(ref.namespace, ref.name, {"conditions": conditions})
 
     def _keda_present(self) -> set[tuple[str, str]]:
         """ScaledObjects this operator rendered (none when KEDA is not installed)."""

@@ -71,6 +71,8 @@ def test_engine_keda_renders_a_scaled_object_and_switching_back_removes_it(
     assert rendered["spec"]["triggers"][0]["metadata"]["lagThreshold"] == "7"
     assert rendered["spec"]["triggers"][0]["metadata"]["topic"] == topic
     assert rendered["metadata"]["ownerReferences"][0]["name"] == name
+    wait_for(lambda: cluster.condition(name, "ScalingActive").get("reason") == "KedaScaledObject", 10,
+             "ScalingActive=KedaScaledObject")
     produce(kafka.bootstrap, topic, {p: 50 for p in range(4)})
     time.sleep(3 * POLL)
     assert cluster.replicas(name) == 1  # KEDA's HPA owns replicas now; the builtin engine keeps out

@@ -117,8 +117,18 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def terminate_group(pid: int, grace: float) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after ``grace`` seconds."""
+    """SIGTERM the process group, then SIGKILL whatever is left of it (children too) after ``grace`` seconds."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
@@ -126,10 +136,10 @@ def terminate_group(pid: int, grace: float) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)  # reap our own child, or its zombie keeps the group alive
+            if not group_alive(pid):
+                return
             time.sleep(0.05)
 
 

@@ -64,12 +64,12 @@ def _listening(port: int) -> bool:
 
 def test_stop_kills_the_whole_process_group(tmp_path: Path) -> None:
     child_pid_file = tmp_path / "child.pid"
-    script = (
-        "import subprocess,sys,time,pathlib;"
-        "c=subprocess.Popen([sys.executable,'-c','import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "time.sleep(120)']);"
-        f"pathlib.Path({str(child_pid_file)!r}).write_text(str(c.pid)); time.sleep(120)"
+    # The child ignores SIGTERM and says so only once it does; its parent exits on SIGTERM at once.
+    child_code = (
+        "import os,pathlib,signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        f"pathlib.Path({str(child_pid_file)!r}).write_text(str(os.getpid())); time.sleep(120)"
     )
+    script = f"import subprocess,sys,time; subprocess.Popen([sys.executable, '-c', {child_code!r}]); time.sleep(120)"
     process = ManagedProcess("parent", [sys.executable, "-c", script], tmp_path / "parent.log")
     process.start()
     process.wait_until(child_pid_file.exists, timeout=30, what="forking")

@@ -33,6 +33,19 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
 
 
+def install_crd(kube: Kube) -> str:
+    """Applies the generated CRD until it is Established (a just-started apiserver may still answer 429)."""
+    name = "vaultextensions.vault.kerberos.io"
+
+    def established() -> bool:
+        applied = kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE), check=False)
+        waited = kube.kubectl("wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}", check=False)
+        return applied.returncode == 0 and waited.returncode == 0
+
+    wait_for(established, 60, "the VaultExtension CRD", interval=1.0)
+    return name
+
+
 def get_json(kube: Kube, *args: str) -> dict[str, Any] | None:
     completed = kube.kubectl("get", *args, "-o", "json", check=False)
     if completed.returncode != 0:

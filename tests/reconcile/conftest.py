@@ -10,22 +10,13 @@ import pytest
 
 from vaultext_sandbox import Kube
 
-from .cluster_helpers import CRD_FILE, OperatorProcess, wait_for
+from .cluster_helpers import OperatorProcess, install_crd
 
 
 @pytest.fixture(scope="session")
 def crd(kube: Kube) -> str:
     """The generated CRD, installed (server-side apply) and established."""
-    name = "vaultextensions.vault.kerberos.io"
-
-    def established() -> bool:
-        # A just-started apiserver may still answer 429 (storage initializing): try again.
-        applied = kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE), check=False)
-        waited = kube.kubectl("wait", "--for=condition=Established", "--timeout=10s", f"crd/{name}", check=False)
-        return applied.returncode == 0 and waited.returncode == 0
-
-    wait_for(established, 60, "the VaultExtension CRD", interval=1.0)
-    return name
+    return install_crd(kube)
 
 
 @pytest.fixture

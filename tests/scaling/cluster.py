@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes import client
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-CRD_FILE = REPOSITORY / "crds" / "vaultextensions.vault.kerberos.io.yaml"
+from ..reconcile.cluster_helpers import OperatorProcess, free_port, install_crd, wait_for
+
+__all__ = ["Cluster", "create_vault_secret", "extension", "install_crd", "running_operator", "wait_for"]
+
 GROUP, VERSION, PLURAL = "vault.kerberos.io", "v1alpha1", "vaultextensions"
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def install_crd(kube: Any) -> None:
-    """Applies the CRD until it is Established (a just-started apiserver may still answer 429/NotFound)."""
-    def established() -> bool:
-        applied = kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE), check=False)
-        waited = kube.kubectl("wait", "--for=condition=Established", "--timeout=10s", f"crd/{PLURAL}.{GROUP}",
-                              check=False)
-        return bool(applied.returncode == 0 and waited.returncode == 0)
-
-    wait_for(established, 60, "the VaultExtension CRD", 1.0)
 
 
 def create_vault_secret(kube: Any, namespace: str) -> None:
@@ -58,34 +25,14 @@ def create_vault_secret(kube: Any, namespace: str) -> None:
 @contextmanager
 def running_operator(kube: Any, namespace: str, log_path: Path, **settings: str) -> Iterator[int]:
     """`python -m vaultext_operator run` watching one namespace; yields its /metrics port."""
-    health, metrics = free_port(), free_port()
-    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig), "VAULTEXT_OPERATOR_HEALTH_PORT": str(health),
-           "VAULTEXT_OPERATOR_METRICS_PORT": str(metrics), "VAULTEXT_OPERATOR_RETRY_DELAY_SECONDS": "1",
-           **{f"VAULTEXT_OPERATOR_{key.upper()}": value for key, value in settings.items()}}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "vaultext_operator", "run", "--namespace", namespace],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY)
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"operator exited: {log_path.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
+    metrics = free_port()
+    operator = OperatorProcess(kube, namespace, log_path, metrics_port=str(metrics), **settings)
+    operator.start()
     try:
-        wait_for(healthy, 60, "the operator's /healthz", 0.3)
         yield metrics
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        print(f"--- operator log (tail) ---\n{log_path.read_text(errors='replace')[-5000:]}")
+        operator.stop()
+        print(f"--- operator log (tail) ---\n{operator.log()}")
 
 
 def extension(name: str, namespace: str, topic: str, autoscaling: dict[str, Any],

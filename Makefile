@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox down test lint bench binaries
+.PHONY: sandbox down test lint bench bench-worker binaries
+BENCH_VENV ?= $(HOME)/.cache/vaultext-bench/ultra
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,3 +34,13 @@ lint: $(STAMP)
 ## Benchmarks: each prints medians and ratios against a baseline measured in the same run.
 bench: binaries
 	$(PY) bench/sandbox_startup.py
+	$(PY) bench/scaling/bench_autoscaling.py --runs 5 --groups 100,1000 --extensions 1000
+
+## The worker against Ultralytics, which runs in a venv of its own (torch is large: several GB, once).
+bench-worker: $(STAMP) $(BENCH_VENV)/.installed
+	VAULTEXT_BENCH_VENV=$(BENCH_VENV) $(PY) bench/worker/bench_worker.py --clips 4 --repeats 3
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet ultralytics onnx onnxruntime
+	@touch $@

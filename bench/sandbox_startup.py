@@ -17,18 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from vaultext_sandbox import Sandbox
+from vaultext_sandbox.processes import rss_mib
 
 TARGET_SECONDS = 30.0
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

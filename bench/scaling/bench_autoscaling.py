@@ -33,6 +33,7 @@ from kubernetes import client
 from vaultext_operator.sources.base import KafkaConnection, LagTarget
 from vaultext_operator.sources.kafka_admin import KafkaAdminLagSource
 from vaultext_sandbox import Sandbox
+from vaultext_sandbox.processes import rss_mib
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRD = REPOSITORY / "crds" / "vaultextensions.vault.kerberos.io.yaml"
@@ -57,13 +58,6 @@ def produce(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:
         for i in range(count):
             producer.produce(topic, value=f"m{i}".encode(), partition=partition)
     producer.flush(60)
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Operator:

@@ -58,8 +58,7 @@ class Component:
 
 def run_step(step: str, argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     """Run one build command; on failure name the step, the command and the end of its output."""
-    missing = shutil.which(argv[0]) is None
-    if missing:
+    if shutil.which(argv[0]) is None:
         raise BuildError(f"{step}: `{argv[0]}` is not installed (needed for: {' '.join(argv)})")
     completed = subprocess.run(
         list(argv), cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False

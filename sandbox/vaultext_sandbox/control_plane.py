@@ -124,12 +124,6 @@ def _start_apiserver(
     return apiserver, server
 
 
-def _controller_kubeconfig(workdir: Path, server: str, ca_file: Path, token: str) -> Path:
-    path = workdir / "kubeconfig"
-    _write_kubeconfig(path, server, ca_file, token)
-    return path
-
-
 def start_control_plane(workdir: Path, detached: bool = False) -> ControlPlane:
     """Start every control-plane process and wait until the cluster can schedule pods onto kwok nodes."""
     logs = workdir / "logs"
@@ -145,7 +139,8 @@ def start_control_plane(workdir: Path, detached: bool = False) -> ControlPlane:
         processes.append(apiserver)
         ca_file = workdir / "certs" / "apiserver.crt"
         verified = ssl.create_default_context(cafile=str(ca_file))
-        kubeconfig = _controller_kubeconfig(workdir, server, ca_file, token)
+        kubeconfig = workdir / "kubeconfig"
+        _write_kubeconfig(kubeconfig, server, ca_file, token)
         controllers = _start_controllers(workdir, logs, kubeconfig, detached)
         processes += controllers
         # The controller-manager's service-account controller creating `default` proves it reached the apiserver.

@@ -99,6 +99,18 @@ class ManagedProcess:
         self.pid = None
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a running process, in MiB (NaN when it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return float("nan")
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vaultext_sandbox import Kube
+from vaultext_sandbox.processes import free_port
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRD_FILE = REPOSITORY / "crds" / "vaultextensions.vault.kerberos.io.yaml"
@@ -59,13 +59,6 @@ def condition(extension: dict[str, Any] | None, kind: str) -> dict[str, Any]:
         if entry["type"] == kind:
             return dict(entry)
     return {}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class OperatorProcess:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from vaultext_sandbox.binaries import ensure
 from vaultext_sandbox.processes import pid_alive
 
 pytestmark = [pytest.mark.kube, pytest.mark.kafka, pytest.mark.slow]
@@ -61,7 +62,7 @@ def test_up_status_down(tmp_path: Path) -> None:
             assert info["running"] and Path(info["log"]).exists()
 
         nodes = subprocess.run(
-            [str(next(Path.home().glob(".cache/vaultext-sandbox/kubernetes-*/kubectl"))),
+            [str(ensure("kubernetes") / "kubectl"),
              f"--kubeconfig={report['kubeconfig']}", "get", "nodes", "-o", "json"],
             capture_output=True, text=True, check=True,
         )

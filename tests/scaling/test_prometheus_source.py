@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -12,17 +11,11 @@ from vaultext_operator.metrics import OperatorMetrics
 from vaultext_operator.scaling.lag import PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
 from vaultext_operator.sources.prometheus import PrometheusLagSource
+from vaultext_sandbox.processes import free_port
 
 from .kafka_helpers import unique
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def poll_until(source: PrometheusLagSource, target: LagTarget, want: type, seconds: float = 30) -> LagResult:

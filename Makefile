@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox down test lint bench bench-worker binaries
+.PHONY: sandbox down test lint bench bench-worker binaries host-packages images demo
+# The real node and the image builds need a few Debian packages (installed as root when missing).
+HOST_PACKAGES := podman buildah debootstrap libseccomp-dev
+REAL_NODE := $(shell [ "$$(id -u)" = 0 ] && echo --real-node)
 BENCH_VENV ?= $(HOME)/.cache/vaultext-bench/ultra
 
 $(STAMP): pyproject.toml
@@ -13,12 +16,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-binaries: $(STAMP)
+host-packages:
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "missing Debian packages (the real node and image builds need them): $$missing" >&2; fi; \
+	fi
+
+binaries: $(STAMP) host-packages
 	$(PY) -m vaultext_sandbox build
 
-## Set up everything, then start the sandbox in the background (cluster with 2 fake GPU nodes, Kafka, Prometheus, Vault stand-in).
+## Set up everything, then start the sandbox in the background: cluster, Kafka, Prometheus, Vault stand-in, and (as root)
+## a real node with the project's images loaded (without root: 2 fake GPU nodes instead).
 sandbox: binaries
-	$(PY) -m vaultext_sandbox up --with-prometheus --with-vault
+	$(PY) -m vaultext_sandbox up --with-prometheus --with-vault $(REAL_NODE)
+
+## Build the operator and worker images from their Dockerfiles (cached by content hash).
+images: binaries
+	$(PY) -m vaultext_sandbox images
+
+## The whole loop on a real node, with a live table and an HTML report (root).
+demo: binaries
+	$(PY) -m vaultext_sandbox demo
 
 down: $(STAMP)
 	$(PY) -m vaultext_sandbox down

@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,8 @@ import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "worker"))
 
-from synthetic.recordings import RecordingSpec, cached_recording  # type: ignore[import-not-found]  # noqa: E402
-
+from vaultext_sandbox.synthetic.recordings import RecordingSpec, cached_recording  # noqa: E402
 from vaultext_worker.config import ModelSettings, SamplingSettings  # noqa: E402
 from vaultext_worker.models.yolo import YoloOnnx  # noqa: E402
 from vaultext_worker.runtime.decode import decode_recording  # noqa: E402

@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .binaries import COMPONENTS, cache_root, ensure_all, progress
+from .binaries import COMPONENTS, ensure_all, progress
+from .demo import add_demo_arguments, run_demo
 from .errors import SandboxError
-from .processes import ManagedProcess, free_port, pid_alive, terminate_group
-from .sandbox import Sandbox
+from .node.real_node import RealNode, ctr_import
+from .processes import pid_alive, terminate_group
+from .project_images import build_project_images
+from .relay import main as relay_main
+from .sandbox import Sandbox, teardown_workdir
+from .state import read_state, state_file
 from .vault_standin import main as vault_main
-
-
-def state_file() -> Path:
-    configured = os.environ.get("VAULTEXT_SANDBOX_STATE")
-    return Path(configured) if configured else cache_root() / "run" / "state.json"
-
-
-def read_state() -> dict[str, Any] | None:
-    path = state_file()
-    if not path.exists():
-        return None
-    state: dict[str, Any] = json.loads(path.read_text())
-    return state
 
 
 def all_processes(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -61,12 +51,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sandbox = Sandbox(detached=True)
     try:
-        sandbox.start(kafka=True, prometheus=args.with_prometheus)
-        if args.gpu_nodes:
-            sandbox.kube().add_gpu_nodes(args.gpu_nodes, gpus_per_node=args.gpus_per_node)
-        described = sandbox.describe()
+        sandbox.start(kafka=True, prometheus=args.with_prometheus,
+                      real_node_gpus=args.real_node_gpus if args.real_node else None)
+        gpu_nodes = args.gpu_nodes if args.gpu_nodes is not None else (0 if args.real_node else 2)
+        if gpu_nodes:
+            sandbox.kube().add_gpu_nodes(gpu_nodes, gpus_per_node=args.gpus_per_node)
+        images = load_images(sandbox.node()) if args.real_node else {}
         if args.with_vault:
-            described.update(start_vault(sandbox.workdir))
+            sandbox.vault_process(sandbox.workdir / "recordings")
+        described = {**sandbox.describe(), "images": images}
     except BaseException:
         sandbox.close()
         raise
@@ -79,27 +72,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"export PROMETHEUS_URL={described['prometheus_url']}")
     if described.get("vault_url"):
         print(f"export VAULT_API_URL={described['vault_url']}")
+    for name, reference in images.items():
+        print(f"# image {name}: {reference}")
     return 0
-
-
-def start_vault(workdir: Path) -> dict[str, Any]:
-    """Run the Vault stand-in detached; it serves files dropped under ``<workdir>/recordings/<provider>/<key>``."""
-    port = free_port()
-    recordings = workdir / "recordings"
-    recordings.mkdir(parents=True, exist_ok=True)
-    process = ManagedProcess(
-        "vault-standin",
-        [sys.executable, "-m", "vaultext_sandbox", "vault", "--port", str(port), "--recordings", str(recordings)],
-        workdir / "vault.log",
-        detached=True,
-    )
-    process.start()
-    process.wait_until(lambda: "vault stand-in on" in process.log_path.read_text(), timeout=30, what="serving")
-    return {
-        "vault_url": f"http://127.0.0.1:{port}/api",
-        "vault_recordings": str(recordings),
-        "processes_extra": {"vault-standin": {"pid": process.pid, "log": str(process.log_path)}},
-    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -114,6 +89,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         "kafka_bootstrap": state["kafka_bootstrap"],
         "prometheus_url": state["prometheus_url"],
         "vault_url": state.get("vault_url"),
+        "real_node": state.get("real_node"),
+        "from_pods": {"kafka_bootstrap": state.get("kafka_bootstrap_from_pods"),
+                      "apiserver": state.get("apiserver_from_pods"), "vault_url": state.get("vault_url_from_pods")},
+        "images": state.get("images", {}),
         "workdir": state["workdir"],
         "processes": {
             name: {"pid": info["pid"], "log": info["log"], "running": pid_alive(info["pid"])}
@@ -136,8 +115,31 @@ def cmd_down(_: argparse.Namespace) -> int:
     for name, info in reversed(list(all_processes(state).items())):
         terminate_group(info["pid"], grace=5)
         progress(f"stopped {name} (pid {info['pid']})")
-    shutil.rmtree(state["workdir"], ignore_errors=True)
+    teardown_workdir(Path(state["workdir"]))  # a real node's containers, mounts, cgroups and bridge too
     state_file().unlink()
+    return 0
+
+
+def load_images(node: RealNode) -> dict[str, str]:
+    """Build (or reuse) the project's images and import them into the real node's containerd."""
+    loaded = {}
+    for name, image in build_project_images().items():
+        node.import_image(image.archive)
+        loaded[name] = image.reference
+    return loaded
+
+
+def cmd_images(_: argparse.Namespace) -> int:
+    """Build both images; when a sandbox with a real node is up, load them into its containerd too."""
+    built = build_project_images()
+    state = read_state()
+    if state and state.get("real_node") and any(running_pids(state).values()):
+        node_dir = Path(state["workdir"]) / "node"
+        for image in built.values():
+            ctr_import(node_dir, image.archive)
+        progress(f"loaded into the containerd of node {state['real_node']}")
+    for name, image in built.items():
+        print(f"{name} {image.reference} {image.archive}")
     return 0
 
 
@@ -152,7 +154,11 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("components", nargs="*", metavar="COMPONENT", help=f"any of {', '.join(COMPONENTS)}")
     build.set_defaults(run=cmd_build)
     up = commands.add_parser("up", help="start the sandbox in the background and print its addresses")
-    up.add_argument("--gpu-nodes", type=int, default=2, help="fake GPU nodes to create (default 2)")
+    up.add_argument("--gpu-nodes", type=int, default=None,
+                    help="fake GPU nodes to create (default 2, or 0 with --real-node)")
+    up.add_argument("--real-node", action="store_true",
+                    help="also run a real node (kubelet, containerd; needs root) and load the project's images into it")
+    up.add_argument("--real-node-gpus", type=int, default=4, help="GPUs the real node advertises (default 4)")
     up.add_argument("--gpus-per-node", type=int, default=1)
     up.add_argument("--with-prometheus", action="store_true")
     up.add_argument("--with-vault", action="store_true", help="also start the Vault stand-in")
@@ -162,6 +168,11 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(run=cmd_status)
     down = commands.add_parser("down", help="stop every process the sandbox started and remove its files")
     down.set_defaults(run=cmd_down)
+    images = commands.add_parser("images", help="build the operator and worker images (cached by content hash)")
+    images.set_defaults(run=cmd_images)
+    demo = commands.add_parser("demo", help="the whole loop on a real node, with a live table and an HTML report")
+    add_demo_arguments(demo)
+    demo.set_defaults(run=run_demo)
     vault = commands.add_parser("vault", help="run the Vault stand-in in the foreground", add_help=False)
     vault.add_argument("vault_args", nargs=argparse.REMAINDER)
     vault.set_defaults(run=cmd_vault)
@@ -172,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["vault"]:
         return vault_main(argv[1:])  # the stand-in parses its own options
+    if argv[:1] == ["relay"]:
+        return relay_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         result: int = args.run(args)

@@ -30,6 +30,9 @@ KWOK_VERSION = "v0.7.0"
 PROMETHEUS_VERSION = "v3.5.1"
 PROMETHEUS_MODULE_VERSION = "v0.305.1"
 KAFKA_VERSION = "3.9.1"
+CONTAINERD_VERSION = "v2.4.2"  # with runc v1.5.3 and the CNI plugins v1.10.0: sandbox/go/node/go.mod
+NODE_TAGS = "no_btrfs no_devmapper no_zfs"  # snapshotters the node never uses, and whose C headers it lacks
+CNI_PLUGINS = ("bridge", "host-local", "loopback")
 
 
 def cache_root() -> Path:
@@ -105,6 +108,40 @@ def build_kubernetes(target: Path) -> None:
     )
 
 
+def build_kubelet(target: Path) -> None:
+    run_step(
+        "go build kubelet",
+        ["go", "build", "-trimpath", f"-ldflags={version_ldflags()}", "-o", str(target / "kubelet"),
+         "k8s.io/kubernetes/cmd/kubelet"],
+        cwd=GO_DIR / "k8s",
+        env=go_env(target),
+    )
+
+
+def build_node_runtime(target: Path) -> None:
+    """containerd, its runc shim, ctr, runc, the CNI plugins and the pause program, from ``sandbox/go/node``."""
+    module = GO_DIR / "node"
+    containerd = "github.com/containerd/containerd/v2/cmd"
+    run_step(
+        "go build containerd",
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-tags", NODE_TAGS, "-o", f"{target}/",
+         f"{containerd}/containerd", f"{containerd}/containerd-shim-runc-v2", f"{containerd}/ctr", "./pause"],
+        cwd=module,
+        env=go_env(target),
+    )
+    plugins = [f"github.com/containernetworking/plugins/plugins/{kind}/{name}"
+               for kind, name in (("main", "bridge"), ("ipam", "host-local"), ("main", "loopback"))]
+    run_step("go build CNI plugins", ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", f"{target}/cni/", *plugins],
+             cwd=module, env=go_env(target))
+    if not Path("/usr/include/seccomp.h").exists():
+        raise BuildError("go build runc: libseccomp's headers are missing (Debian: apt-get install libseccomp-dev)")
+    # runc's namespace setup is C (cgo) and the restricted pods' RuntimeDefault profile needs seccomp.
+    run_step("go build runc",
+             ["go", "build", "-trimpath", "-ldflags=-s -w", "-tags", "seccomp", "-o", str(target / "runc"),
+              "github.com/opencontainers/runc"],
+             cwd=module, env={**go_env(target), "CGO_ENABLED": "1"})
+
+
 def build_kwok(target: Path) -> None:
     run_step("go install kwok", ["go", "install", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"], env=go_env(target))
 
@@ -128,6 +165,8 @@ def fetch_kafka(target: Path) -> None:
 
 
 KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+NODE_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "pause",
+                 *(f"cni/{name}" for name in CNI_PLUGINS))
 
 
 def go_pins(module: str) -> tuple[Path, ...]:
@@ -140,6 +179,11 @@ COMPONENTS: dict[str, Component] = {
     "kwok": Component("kwok", KWOK_VERSION, (), ("kwok",), build_kwok),
     "prometheus": Component("prometheus", PROMETHEUS_VERSION, go_pins("prometheus"), ("prometheus",), build_prometheus),
     "kafka": Component("kafka", KAFKA_VERSION, (KAFKA_POM_DIR / "pom.xml",), ("libs",), fetch_kafka),
+    # The real node's parts (`--real-node` and the node tests).
+    "kubelet": Component("kubelet", KUBERNETES_VERSION, go_pins("k8s"), ("kubelet",), build_kubelet),
+    "node-runtime": Component("node-runtime", CONTAINERD_VERSION,
+                              (*go_pins("node"), GO_DIR / "node" / "pause" / "main.go"), NODE_BINARIES,
+                              build_node_runtime),
 }
 
 

@@ -85,7 +85,7 @@ def _start_etcd(workdir: Path, logs: Path, detached: bool) -> tuple[ManagedProce
 
 
 def _start_apiserver(
-    workdir: Path, logs: Path, etcd_url: str, token: str, detached: bool
+    workdir: Path, logs: Path, etcd_url: str, token: str, detached: bool, advertise_address: str | None
 ) -> tuple[ManagedProcess, str]:
     port = free_port()
     cert_dir = workdir / "certs"
@@ -99,7 +99,8 @@ def _start_apiserver(
             str(ensure("kubernetes") / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            # A bridge address here also lands in the serving certificate, so pods can verify the relay to it.
+            f"--advertise-address={advertise_address or '127.0.0.1'}",
             f"--secure-port={port}",
             f"--cert-dir={cert_dir}",
             f"--token-auth-file={tokens}",
@@ -124,7 +125,7 @@ def _start_apiserver(
     return apiserver, server
 
 
-def start_control_plane(workdir: Path, detached: bool = False) -> ControlPlane:
+def start_control_plane(workdir: Path, detached: bool = False, advertise_address: str | None = None) -> ControlPlane:
     """Start every control-plane process and wait until the cluster can schedule pods onto kwok nodes."""
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,7 @@ def start_control_plane(workdir: Path, detached: bool = False) -> ControlPlane:
         etcd, etcd_url = start_with_free_ports(lambda: _start_etcd(workdir, logs, detached))
         processes.append(etcd)
         apiserver, server = start_with_free_ports(
-            lambda: _start_apiserver(workdir, logs, etcd_url, token, detached)
+            lambda: _start_apiserver(workdir, logs, etcd_url, token, detached, advertise_address)
         )
         processes.append(apiserver)
         ca_file = workdir / "certs" / "apiserver.crt"

@@ -33,16 +33,24 @@ def _java() -> str:
     return java
 
 
-def _properties(data_dir: Path, port: int, controller_port: int) -> str:
+def _properties(data_dir: Path, port: int, controller_port: int, bridge: str | None = None) -> str:
+    """``bridge`` (HOST:PORT) adds a listener on the sandbox bridge, advertised as such, for clients in pods."""
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller_port}"]
+    advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
+    protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+    if bridge:
+        listeners.append(f"BRIDGE://{bridge}")
+        advertised.append(f"BRIDGE://{bridge}")
+        protocols.append("BRIDGE:PLAINTEXT")
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(protocols),
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
@@ -65,6 +73,7 @@ class Kafka:
     workdir: Path
     bootstrap: str
     process: ManagedProcess
+    bridge_bootstrap: str | None = None  # the listener pods use, when the sandbox has a real node
 
     def start(self) -> None:
         self.process.start()
@@ -87,25 +96,36 @@ class Kafka:
         return True
 
 
-def prepare_kafka(workdir: Path, detached: bool = False) -> Kafka:
-    """Format storage and build the broker's command line; ``start()`` launches it."""
-    libs = ensure("kafka") / "libs"
-    workdir.mkdir(parents=True, exist_ok=True)
-    port, controller_port = free_port(), free_port()
-    config = workdir / "server.properties"
-    config.write_text(_properties(workdir / "data", port, controller_port))
-    log4j = workdir / "log4j.properties"
-    log4j.write_text(LOG4J)
-    classpath = f"{libs}/*"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
-    java = _java()
+def new_cluster_id() -> str:
+    """A random cluster id in Kafka's own form (22 URL-safe base64 characters); it may begin with ``-``."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+
+
+def format_storage(config: Path, log4j: Path, cluster_id: str) -> None:
+    # `--cluster-id=ID` in one argument: an id that begins with `-` must not read as an option.
     formatted = subprocess.run(
-        [java, "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool", "format",
-         "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
+        [_java(), "-cp", f"{ensure('kafka') / 'libs'}/*", f"-Dlog4j.configuration=file:{log4j}",
+         "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={config}",
+         "--ignore-formatted"],
         capture_output=True, text=True, check=False,
     )
     if formatted.returncode != 0:
         raise StartupError(f"kafka-storage format failed:\n{formatted.stdout}{formatted.stderr}")
+
+
+def prepare_kafka(workdir: Path, detached: bool = False, bridge_host: str | None = None) -> Kafka:
+    """Format storage and build the broker's command line; ``start()`` launches it."""
+    libs = ensure("kafka") / "libs"
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, controller_port = free_port(), free_port()
+    bridge = f"{bridge_host}:{free_port()}" if bridge_host else None
+    config = workdir / "server.properties"
+    config.write_text(_properties(workdir / "data", port, controller_port, bridge))
+    log4j = workdir / "log4j.properties"
+    log4j.write_text(LOG4J)
+    classpath = f"{libs}/*"
+    format_storage(config, log4j, new_cluster_id())
+    java = _java()
     process = ManagedProcess(
         "kafka",
         [java, "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
@@ -114,12 +134,12 @@ def prepare_kafka(workdir: Path, detached: bool = False) -> Kafka:
         workdir / "kafka.log",
         detached=detached,
     )
-    return Kafka(workdir, f"127.0.0.1:{port}", process)
+    return Kafka(workdir, f"127.0.0.1:{port}", process, bridge)
 
 
-def start_kafka(workdir: Path, detached: bool = False) -> Kafka:
+def start_kafka(workdir: Path, detached: bool = False, bridge_host: str | None = None) -> Kafka:
     def launch() -> Kafka:
-        kafka = prepare_kafka(workdir, detached)
+        kafka = prepare_kafka(workdir, detached, bridge_host)
         kafka.start()
         return kafka
 

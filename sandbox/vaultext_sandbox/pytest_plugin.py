@@ -6,6 +6,7 @@ the session's end stops every process and removes every file, also when tests fa
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -14,10 +15,15 @@ from kubernetes import client
 
 from .kafka import Kafka
 from .kube import Kube
+from .node.real_node import NOT_ROOT, RealNode
+from .project_images import BuiltImage, build_project_images
 from .prometheus import Prometheus
 from .sandbox import Sandbox, sweep_stale_workdirs
+from .vault_standin import VaultStandIn
 
-FIXTURE_MARKERS = {"kube": "kube", "namespace": "kube", "kafka": "kafka", "prometheus": "prometheus"}
+FIXTURE_MARKERS = {"kube": "kube", "namespace": "kube", "kafka": "kafka", "prometheus": "prometheus",
+                   "real_node": "node", "project_images": "node", "vault_for_pods": "node"}
+REAL_NODE_GPUS = 4
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,6 +39,8 @@ def sandbox() -> Iterator[Sandbox]:
     sweep_stale_workdirs()
     running = Sandbox()
     try:
+        if os.geteuid() == 0:
+            running.with_bridge()  # before the servers start, so that they also listen where pods can reach them
         yield running
     finally:
         running.close()
@@ -51,6 +59,30 @@ def kafka(sandbox: Sandbox) -> Kafka:
 @pytest.fixture(scope="session")
 def prometheus(sandbox: Sandbox) -> Prometheus:
     return sandbox.prometheus()
+
+
+@pytest.fixture(scope="session")
+def real_node(sandbox: Sandbox) -> RealNode:
+    """A real kubelet + containerd node advertising GPUs; skipped (with the reason) when not root."""
+    if os.geteuid() != 0:
+        pytest.skip(NOT_ROOT)
+    return sandbox.node(REAL_NODE_GPUS)
+
+
+@pytest.fixture(scope="session")
+def project_images(real_node: RealNode) -> dict[str, BuiltImage]:
+    """The operator and worker images, built from their Dockerfiles and loaded into the node's containerd."""
+    built = build_project_images()
+    for image in built.values():
+        real_node.import_image(image.archive)
+    return built
+
+
+@pytest.fixture(scope="session")
+def vault_for_pods(sandbox: Sandbox, real_node: RealNode) -> Iterator[tuple[VaultStandIn, str]]:
+    """The Vault stand-in, and its API URL as pods see it (through the bridge)."""
+    with VaultStandIn() as vault:
+        yield vault, f"http://{sandbox.relay('vault', vault.port)}/api"
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from vaultext_sandbox import Kafka
+from vaultext_sandbox.kafka import LOG4J, _properties, format_storage, new_cluster_id
+from vaultext_sandbox.processes import free_port
 
 
 def test_lag_read_back_through_the_admin_api_is_exact(kafka: Kafka) -> None:
@@ -39,3 +42,13 @@ def test_lag_read_back_through_the_admin_api_is_exact(kafka: Kafka) -> None:
     assert sum(latest.values()) == 100
     lag = sum(latest[p] - max(committed.get(p, 0), 0) for p in range(4))
     assert lag == 40
+
+
+def test_storage_formats_with_a_cluster_id_that_begins_with_a_dash(tmp_path: Path) -> None:
+    """About one random id in 64 begins with `-`; the format step must not read it as an option."""
+    config = tmp_path / "server.properties"
+    config.write_text(_properties(tmp_path / "data", free_port(), free_port()))
+    log4j = tmp_path / "log4j.properties"
+    log4j.write_text(LOG4J)
+    format_storage(config, log4j, "-" + new_cluster_id()[1:])
+    assert (tmp_path / "data" / "meta.properties").read_text().count("cluster.id=-") == 1

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from vaultext_sandbox.synthetic.detector import CLASSES, write_detector
+from vaultext_sandbox.synthetic.recordings import RecordingSpec, cached_recording
 from vaultext_sandbox.vault_standin import VaultStandIn
-
-from .synthetic.detector import CLASSES, write_detector
-from .synthetic.recordings import RecordingSpec, cached_recording
 
 SMALL = RecordingSpec(width=320, height=180, seconds=4.0, fps=10, seed=1)
 LONG = RecordingSpec(width=320, height=180, seconds=10.0, fps=10, seed=2)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from vaultext_sandbox import Kafka
+from vaultext_sandbox.synthetic.recordings import RecordingSpec, cached_recording
 from vaultext_sandbox.vault_standin import VaultStandIn
 
 from .kafka_worker import WorkerProcess, produce, wait_for
 from .messages import encoded, vault_event
-from .synthetic.recordings import RecordingSpec, cached_recording
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 SIZES = [(320, 180), (480, 270), (640, 360), (270, 480)]

@@ -1,0 +1,314 @@
+"""The whole loop on the real node: the operator in a pod, one VaultExtension on the built worker image, recordings
+in the Vault stand-in and their events on the input topic; and what to watch while it runs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+from kubernetes import client
+
+from .images import REPO
+from .sandbox import Sandbox
+from .synthetic.recordings import RecordingSpec, cached_recording
+
+OPERATOR_NAMESPACE = "vaultext-system"
+API_GROUP, API_VERSION, PLURAL = "vault.kerberos.io", "v1alpha1", "vaultextensions"
+VAULT_SECRET = "vault-credentials"
+PROVIDER = "kstorage"  # the storage provider named in the events
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def install_operator(sandbox: Sandbox, image: str, vault_url: str) -> None:
+    """``kubectl apply -k`` of an overlay over ``manifests/``: the built image, and the sandbox's addresses as pods
+    see them (no kube-proxy in the sandbox, so the in-cluster apiserver address is the relay on the bridge)."""
+    kube = sandbox.kube()
+    node = sandbox.node()
+    kafka = sandbox.kafka()
+    assert sandbox.apiserver_from_pods and kafka.bridge_bootstrap
+    host, port = sandbox.apiserver_from_pods.rsplit(":", 1)
+    overlay = sandbox.workdir / "operator-overlay"
+    overlay.mkdir(exist_ok=True)
+    name, tag = image.rsplit(":", 1)
+    env = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+           "VAULTEXT_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": kafka.bridge_bootstrap,
+           "VAULTEXT_OPERATOR_VAULT_URL": vault_url}
+    patch = {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "vaultext-operator", "namespace": OPERATOR_NAMESPACE},
+             "spec": {"template": {"spec": {
+                 "nodeSelector": {"kubernetes.io/hostname": node.name},
+                 "containers": [{"name": "operator", "env": [{"name": k, "value": v} for k, v in env.items()]}]}}}}
+    (overlay / "operator-patch.yaml").write_text(yaml.safe_dump(patch))
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [str(REPO / "manifests")],
+        "images": [{"name": "vaultext-operator", "newName": name, "newTag": tag}],
+        "patches": [{"path": "operator-patch.yaml"}],
+    }))
+    kube.kubectl("apply", "--server-side", "-k", str(overlay))
+    apps = client.AppsV1Api(kube.api)
+
+    def available() -> bool:
+        status = apps.read_namespaced_deployment("vaultext-operator", OPERATOR_NAMESPACE).status
+        return bool(status.available_replicas)
+
+    wait_for(available, 180, "the operator Deployment available")
+
+
+def operator_pods(sandbox: Sandbox) -> list[Any]:
+    core = client.CoreV1Api(sandbox.kube().api)
+    return list(core.list_namespaced_pod(OPERATOR_NAMESPACE,
+                                         label_selector="app.kubernetes.io/name=vaultext-operator").items)
+
+
+@dataclass
+class Extension:
+    """One VaultExtension and its topics, as the loop drives and observes it."""
+
+    sandbox: Sandbox
+    vault_keys: tuple[str, str]  # access and secret key the workers get
+    store: Callable[[str, bytes], None]  # puts one recording (key, bytes) where the Vault stand-in serves it
+    namespace: str
+    name: str
+    image: str
+    partitions: int = 8
+    max_replicas: int = 4
+    lag_threshold: int = 5
+    stabilization_seconds: int = 15
+    env: dict[str, str] = field(default_factory=lambda: {"VAULTEXT_LOG_LEVEL": "INFO"})
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def input_topic(self) -> str:
+        return f"{self.name}-events"
+
+    @property
+    def output_topic(self) -> str:
+        return f"{self.name}-results"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.name}-dead-letter"
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "VaultExtension",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": {
+                "image": self.image,
+                "imagePullPolicy": "IfNotPresent",
+                "env": [{"name": name, "value": value} for name, value in self.env.items()],
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                "kafka": {"input": {"topic": self.input_topic}, "output": {"topic": self.output_topic},
+                          "deadLetter": {"topic": self.dead_letter_topic}},
+                "autoscaling": {"minReplicas": 1, "maxReplicas": self.max_replicas,
+                                "lagThreshold": self.lag_threshold, "pollingInterval": 2,
+                                "scaleDownStabilizationSeconds": self.stabilization_seconds},
+            },
+        }
+
+    def create(self) -> None:
+        kube = self.sandbox.kube()
+        core = client.CoreV1Api(kube.api)
+        core.create_namespace({"metadata": {"name": self.namespace}})
+        core.create_namespaced_secret(self.namespace, {
+            "metadata": {"name": VAULT_SECRET},
+            "stringData": {"accessKey": self.vault_keys[0], "secretKey": self.vault_keys[1]}})
+        admin = AdminClient({"bootstrap.servers": self.sandbox.kafka().bootstrap})
+        topics = [NewTopic(self.input_topic, num_partitions=self.partitions, replication_factor=1)]
+        for future in admin.create_topics(topics).values():
+            future.result(30)
+        client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, PLURAL, self.manifest())
+
+    def upload(self, count: int, spec: RecordingSpec | None = None) -> list[str]:
+        """Store ``count`` recordings in the Vault stand-in and publish one Vault event for each."""
+        recording = cached_recording(spec or RecordingSpec(seconds=2.0, fps=5)).read_bytes()
+        producer = Producer({"bootstrap.servers": self.sandbox.kafka().bootstrap, "linger.ms": 5})
+        keys = []
+        for _ in range(count):
+            key = f"{int(time.time())}_{self.name}_{uuid.uuid4().hex[:12]}.mp4"  # flat, as agents name them
+            self.store(key, recording)
+            producer.produce(self.input_topic, json.dumps(vault_event(key, len(recording))).encode(), key=key)
+            keys.append(key)
+        if producer.flush(30) != 0:
+            raise KafkaException("events not acknowledged by the broker")
+        self.keys += keys
+        return keys
+
+    def status(self) -> dict[str, Any]:
+        found: dict[str, Any] = client.CustomObjectsApi(self.sandbox.kube().api).get_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, PLURAL, self.name)
+        return dict(found.get("status") or {})
+
+    def ready(self) -> bool:
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in self.status().get("conditions", []))
+
+    def deployment_replicas(self) -> tuple[int, int]:
+        deployment = client.AppsV1Api(self.sandbox.kube().api).read_namespaced_deployment(self.name, self.namespace)
+        return int(deployment.spec.replicas or 0), int(deployment.status.ready_replicas or 0)
+
+    def pods(self) -> list[Any]:
+        core = client.CoreV1Api(self.sandbox.kube().api)
+        selector = f"app.kubernetes.io/instance={self.name}"
+        return list(core.list_namespaced_pod(self.namespace, label_selector=selector).items)
+
+
+def vault_event(key: str, size: int) -> dict[str, Any]:
+    """An event in the shape Kerberos Vault publishes for one stored recording."""
+    now = int(time.time())
+    return {
+        "date": now, "events": ["monitor", "sequence", "analysis"], "provider": PROVIDER, "request": "persist",
+        "source": "storj",
+        "payload": {"key": key, "fileSize": size, "is_fragmented": False, "bytes_ranges": "",
+                    "bytes_range_on_time": None,
+                    "metadata": {"uploadtime": str(now), "event-instancename": "camera1", "capture": "IPCamera",
+                                 "productid": "sandbox", "event-timestamp": str(now)}},
+    }
+
+
+class TopicCounter:
+    """Reads a topic from its start and counts records by the recording key they carry."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.counts: dict[str, int] = {}
+        self.records = 0
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"counter-{uuid.uuid4().hex[:8]}",
+                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        self._consumer.subscribe([topic])
+
+    def poll(self, seconds: float = 0.5) -> int:
+        """Read what arrived within ``seconds``; returns the total so far."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            message = self._consumer.poll(0.1)
+            if message is None or message.error() is not None:
+                continue
+            self.records += 1
+            key = record_key(message.value() or b"")
+            self.counts[key] = self.counts.get(key, 0) + 1
+        return self.records
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def record_key(value: bytes) -> str:
+    """The recording a result or dead-letter record is about (``?`` when it cannot be told)."""
+    try:
+        record = json.loads(value)
+    except ValueError:
+        return "?"
+    if isinstance(record, dict) and isinstance(record.get("message"), dict):
+        record = record["message"]  # a dead-letter record wraps the event
+    payload = record.get("payload") if isinstance(record, dict) else None
+    return str(payload.get("key", "?")) if isinstance(payload, dict) else "?"
+
+
+def group_lag(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """The consumer group's lag on ``topic``: end offsets minus committed ones (uncommitted counts in full)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(assigned, timeout=10)}
+        lag = 0
+        for tp in assigned:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            done = committed.get(tp.partition, -1)
+            lag += high - (done if done >= 0 else low)
+        return lag
+    finally:
+        consumer.close()
+
+
+def container_id(pod: Any) -> str:
+    """The containerd id of a pod's first container (``containerd://<id>`` in its status)."""
+    statuses = pod.status.container_statuses or []
+    if not statuses or not statuses[0].container_id:
+        raise LookupError(f"pod {pod.metadata.name} has no running container")
+    return str(statuses[0].container_id).split("://", 1)[1]
+
+
+def kubectl_logs(sandbox: Sandbox, namespace: str, pod: str) -> str:
+    completed = sandbox.kube().kubectl("-n", namespace, "logs", pod, "--tail=50", check=False)
+    return completed.stdout + completed.stderr
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    lag: int
+    replicas: int
+    ready: int
+    results: int
+    dead_letters: int
+    unschedulable: int
+
+
+class Observer:
+    """Samples one extension from outside: its group's lag, its Deployment, and its output and dead-letter topics."""
+
+    def __init__(self, extension: Extension) -> None:
+        self.extension = extension
+        bootstrap = extension.sandbox.kafka().bootstrap
+        self.results = TopicCounter(bootstrap, extension.output_topic)
+        self.dead_letters = TopicCounter(bootstrap, extension.dead_letter_topic)
+        self.samples: list[Sample] = []
+        self.started = time.monotonic()
+        self.worker_nodes: set[str] = set()
+
+    def sample(self) -> Sample:
+        extension = self.extension
+        self.results.poll(0.3)
+        self.dead_letters.poll(0.1)
+        try:
+            replicas, ready = extension.deployment_replicas()
+        except client.ApiException:
+            replicas, ready = 0, 0
+        pods = extension.pods()
+        self.worker_nodes |= {pod.spec.node_name for pod in pods if pod.spec.node_name}
+        unschedulable = sum(
+            1 for pod in pods for condition in (pod.status.conditions or [])
+            if condition.type == "PodScheduled" and condition.reason == "Unschedulable"
+        )
+        group = f"vaultext-{extension.namespace}-{extension.name}"
+        try:
+            lag = group_lag(extension.sandbox.kafka().bootstrap, group, extension.input_topic, extension.partitions)
+        except KafkaException:
+            lag = self.samples[-1].lag if self.samples else -1  # broker restarting: keep the last reading
+        sample = Sample(round(time.monotonic() - self.started, 1), lag, replicas, ready, self.results.records,
+                        self.dead_letters.records, unschedulable)
+        self.samples.append(sample)
+        return sample
+
+    def run_until(self, done: Callable[[Sample], bool], timeout: float,
+                  on_sample: Callable[[Sample], None] | None = None, interval: float = 1.0) -> Sample:
+        deadline = time.monotonic() + timeout
+        while True:
+            sample = self.sample()
+            if on_sample is not None:
+                on_sample(sample)
+            if done(sample):
+                return sample
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not done within {timeout:.0f} s; last sample {sample}")
+            time.sleep(interval)
+
+    def close(self) -> None:
+        self.results.close()
+        self.dead_letters.close()

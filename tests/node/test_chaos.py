@@ -1,0 +1,75 @@
+"""The same loop under faults: a worker SIGKILLed mid-recording, a worker pod deleted, the broker restarted and the
+operator's container SIGKILLed. Nothing is lost; duplicates stay within what was in flight at each fault."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from kubernetes import client
+
+from vaultext_sandbox.loop import Extension, Observer, container_id, operator_pods, wait_for
+
+pytestmark = pytest.mark.slow
+EVENTS = 300
+
+
+def _busy_worker(extension: Extension) -> client.V1Pod:
+    running = [pod for pod in extension.pods() if pod.status.phase == "Running" and pod.metadata.deletion_timestamp
+               is None and (pod.status.container_statuses or [None])[0] is not None
+               and pod.status.container_statuses[0].ready]
+    if not running:
+        raise LookupError("no ready worker pod")
+    return running[0]
+
+
+def test_nothing_is_lost_when_workers_the_broker_and_the_operator_fail(extension: Extension) -> None:
+    # Every frame decoded: a recording takes long enough on the CPU that a kill lands in the middle of one.
+    extension.env["VAULTEXT_SAMPLING"] = "all"
+    extension.create()
+    extension.upload(EVENTS)
+    wait_for(extension.ready, 120, "the extension Ready")
+    observer = Observer(extension)
+    node = extension.sandbox.node()
+    kafka = extension.sandbox.kafka()
+    in_flight: dict[str, int] = {}
+
+    def kill_worker() -> None:
+        node.ctr("tasks", "kill", "--signal", "SIGKILL", container_id(_busy_worker(extension)))
+        in_flight["worker SIGKILL"] = 1
+
+    def delete_worker() -> None:
+        pod = _busy_worker(extension)
+        client.CoreV1Api(extension.sandbox.kube().api).delete_namespaced_pod(pod.metadata.name, extension.namespace)
+        in_flight["pod deleted"] = 1
+
+    def restart_broker() -> None:
+        in_flight["broker restart"] = observer.sample().ready  # each ready worker may hold one recording
+        kafka.stop()
+        kafka.start()
+
+    def kill_operator() -> None:
+        node.ctr("tasks", "kill", "--signal", "SIGKILL", container_id(operator_pods(extension.sandbox)[0]))
+        in_flight["operator SIGKILL"] = 0
+
+    faults: list[Callable[[], None]] = [kill_worker, delete_worker, restart_broker, kill_operator]
+    try:
+        observer.run_until(lambda s: s.ready >= 2, timeout=180)
+        for fault in faults:
+            observer.run_until(lambda s: s.ready >= 1 and s.lag > 0, timeout=180)
+            fault()
+            time.sleep(3)
+        final = observer.run_until(lambda s: len(observer.results.counts) >= EVENTS and s.lag == 0, timeout=600)
+        observer.results.poll(5)
+    finally:
+        observer.close()
+    counts = observer.results.counts
+    missing = set(extension.keys) - set(counts)
+    duplicates = sum(count - 1 for count in counts.values())
+    print(f"chaos: {EVENTS} events, {final.results} results, {len(missing)} lost, {duplicates} duplicates, "
+          f"in flight at the faults {in_flight}, {observer.dead_letters.records} dead letters")
+    assert not missing, f"{len(missing)} events never got a result"
+    assert duplicates <= sum(in_flight.values()), (duplicates, in_flight)
+    assert observer.dead_letters.records == 0
+    assert set(counts) <= set(extension.keys)

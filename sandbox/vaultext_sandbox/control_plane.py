@@ -112,6 +112,8 @@ def _start_apiserver(
             "--allow-privileged=true",
             "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false",
+            # `kubectl logs` reaches a real node by its bridge address, never through a DNS lookup of its name.
+            "--kubelet-preferred-address-types=InternalIP",
         ],
         logs / "kube-apiserver.log",
         detached=detached,

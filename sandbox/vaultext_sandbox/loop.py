@@ -4,6 +4,7 @@ in the Vault stand-in and their events on the input topic; and what to watch whi
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -23,14 +24,16 @@ from .synthetic.recordings import RecordingSpec, cached_recording
 OPERATOR_NAMESPACE = "vaultext-system"
 API_GROUP, API_VERSION, PLURAL = "vault.kerberos.io", "v1alpha1", "vaultextensions"
 VAULT_SECRET = "vault-credentials"
-PROVIDER = "kstorage"  # the storage provider named in the events
+PROVIDER = "storj"  # the storage provider an event names in `source` (where Vault keeps the recording)
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 1.0,
+             explain: Callable[[], str] | None = None) -> None:
+    """Poll ``check``; on timeout the error carries ``explain()`` (what a person would look at next)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s\n{explain() if explain else ''}")
         time.sleep(interval)
 
 
@@ -56,11 +59,13 @@ def install_operator(sandbox: Sandbox, image: str, vault_url: str) -> None:
     (overlay / "operator-patch.yaml").write_text(yaml.safe_dump(patch))
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [str(REPO / "manifests")],
+        "resources": [os.path.relpath(REPO / "manifests", overlay)],  # kustomize takes relative paths only
         "images": [{"name": "vaultext-operator", "newName": name, "newTag": tag}],
         "patches": [{"path": "operator-patch.yaml"}],
     }))
-    kube.kubectl("apply", "--server-side", "-k", str(overlay))
+    applied = kube.kubectl("apply", "--server-side", "-k", str(overlay), check=False)
+    if applied.returncode != 0:
+        raise RuntimeError(f"kubectl apply -k {overlay} failed: {applied.stderr.strip()}")
     apps = client.AppsV1Api(kube.api)
 
     def available() -> bool:
@@ -163,6 +168,18 @@ class Extension:
         deployment = client.AppsV1Api(self.sandbox.kube().api).read_namespaced_deployment(self.name, self.namespace)
         return int(deployment.spec.replicas or 0), int(deployment.status.ready_replicas or 0)
 
+    def diagnostics(self) -> str:
+        """Status, pods and the ends of the operator's and workers' logs: what to read when the loop is stuck."""
+        lines = [f"status: {json.dumps(self.status(), default=str)}"]
+        for pod in self.pods():
+            lines.append(f"pod {pod.metadata.name} on {pod.spec.node_name}: {pod.status.phase} "
+                         f"{[(c.type, c.status, c.reason) for c in pod.status.conditions or []]}")
+            lines.append(kubectl_logs(self.sandbox, self.namespace, pod.metadata.name))
+        for pod in operator_pods(self.sandbox):
+            lines.append(f"operator {pod.metadata.name}: {pod.status.phase}")
+            lines.append(kubectl_logs(self.sandbox, OPERATOR_NAMESPACE, pod.metadata.name))
+        return "\n".join(lines)
+
     def pods(self) -> list[Any]:
         core = client.CoreV1Api(self.sandbox.kube().api)
         selector = f"app.kubernetes.io/instance={self.name}"
@@ -187,6 +204,7 @@ class TopicCounter:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.counts: dict[str, int] = {}
+        self.reasons: dict[str, int] = {}  # dead-letter records: how many for each reason
         self.records = 0
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"counter-{uuid.uuid4().hex[:8]}",
                                    "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -200,24 +218,29 @@ class TopicCounter:
             if message is None or message.error() is not None:
                 continue
             self.records += 1
-            key = record_key(message.value() or b"")
+            key, reason = record_key(message.value() or b"")
             self.counts[key] = self.counts.get(key, 0) + 1
+            if reason:
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
         return self.records
 
     def close(self) -> None:
         self._consumer.close()
 
 
-def record_key(value: bytes) -> str:
-    """The recording a result or dead-letter record is about (``?`` when it cannot be told)."""
+def record_key(value: bytes) -> tuple[str, str]:
+    """The recording a result or dead-letter record is about (``?`` when it cannot be told), and a dead-letter
+    record's reason with its detail (empty for a result)."""
     try:
         record = json.loads(value)
     except ValueError:
-        return "?"
+        return "?", ""
+    reason = ""
     if isinstance(record, dict) and isinstance(record.get("message"), dict):
+        reason = f"{record.get('reason')}: {str(record.get('detail'))[:200]}"
         record = record["message"]  # a dead-letter record wraps the event
     payload = record.get("payload") if isinstance(record, dict) else None
-    return str(payload.get("key", "?")) if isinstance(payload, dict) else "?"
+    return (str(payload.get("key", "?")) if isinstance(payload, dict) else "?"), reason
 
 
 def group_lag(bootstrap: str, group: str, topic: str, partitions: int) -> int:

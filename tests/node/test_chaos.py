@@ -29,7 +29,7 @@ def test_nothing_is_lost_when_workers_the_broker_and_the_operator_fail(extension
     extension.env["VAULTEXT_SAMPLING"] = "all"
     extension.create()
     extension.upload(EVENTS)
-    wait_for(extension.ready, 120, "the extension Ready")
+    wait_for(extension.ready, 120, "the extension Ready", explain=extension.diagnostics)
     observer = Observer(extension)
     node = extension.sandbox.node()
     kafka = extension.sandbox.kafka()

@@ -206,8 +206,9 @@ class TopicCounter:
         self.counts: dict[str, int] = {}
         self.reasons: dict[str, int] = {}  # dead-letter records: how many for each reason
         self.records = 0
+        # log_level 2: a broker restart (a fault the tests inject on purpose) is not worth a line per retry.
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"counter-{uuid.uuid4().hex[:8]}",
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                                   "log_level": 2, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
         self._consumer.subscribe([topic])
 
     def poll(self, seconds: float = 0.5) -> int:
@@ -245,7 +246,8 @@ def record_key(value: bytes) -> tuple[str, str]:
 
 def group_lag(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     """The consumer group's lag on ``topic``: end offsets minus committed ones (uncommitted counts in full)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "log_level": 2})
     try:
         assigned = [TopicPartition(topic, p) for p in range(partitions)]
         committed = {tp.partition: tp.offset for tp in consumer.committed(assigned, timeout=10)}

@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from vaultext_sandbox.loop import Extension, Observer, container_id, operator_pods, wait_for
+from vaultext_sandbox.synthetic.recordings import RecordingSpec
 
 pytestmark = pytest.mark.slow
 EVENTS = 300
@@ -28,7 +29,7 @@ def test_nothing_is_lost_when_workers_the_broker_and_the_operator_fail(extension
     # Every frame decoded: a recording takes long enough on the CPU that a kill lands in the middle of one.
     extension.env["VAULTEXT_SAMPLING"] = "all"
     extension.create()
-    extension.upload(EVENTS)
+    extension.upload(EVENTS, RecordingSpec(seconds=6.0, fps=10))
     wait_for(extension.ready, 120, "the extension Ready", explain=extension.diagnostics)
     observer = Observer(extension)
     node = extension.sandbox.node()

@@ -26,6 +26,8 @@ from .state import write_state
 from .vault_standin import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 
 DEMO_GPUS = 4
+AGENT_SECONDS, AGENT_RATE, AGENT_BURST = 120, 1.0, 80  # two minutes of one recording a second, a burst of 80
+AGENT_RECORDINGS = int(AGENT_SECONDS * AGENT_RATE) + AGENT_BURST + 10
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +43,9 @@ class Agents:
     """Simulated Kerberos agents: each upload stores a recording where the Vault stand-in serves it, then the
     extension publishes the Vault event for it."""
 
-    def __init__(self, extension: Extension, seconds: float, rate: float, burst: int) -> None:
+    def __init__(self, extension: Extension, stored: list[str], seconds: float, rate: float, burst: int) -> None:
         self.extension, self.seconds, self.rate, self.burst = extension, seconds, rate, burst
+        self.stored = stored  # recordings already in the Vault stand-in, published as the agents "upload" them
         self.started = time.monotonic()
         self.sent = 0
         self.burst_sent = False
@@ -56,7 +59,7 @@ class Agents:
             due += self.burst
             self.burst_sent = True
         if due > 0:
-            self.sent += len(self.extension.upload(due))
+            self.sent += len(self.extension.publish(self.stored[self.sent:self.sent + due]))
 
     @property
     def done(self) -> bool:
@@ -85,19 +88,20 @@ def run_demo(args: argparse.Namespace) -> int:
         for image in images.values():
             node.import_image(image.archive)
         recordings = sandbox.workdir / "recordings"
-        sandbox.vault_process(recordings)
-        assert sandbox.vault_url_from_pods is not None
-        install_operator(sandbox, images["vaultext-operator"].reference, sandbox.vault_url_from_pods)
-        suffix = uuid.uuid4().hex[:6]
 
         def store(key: str, data: bytes) -> None:
             path = recordings / PROVIDER / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
-        extension = Extension(sandbox, (DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY), store, f"demo-{suffix}", "yolo",
-                              images["vaultext-worker"].reference)
-        summary = _run(extension, args, quiet)
+        extension = Extension(sandbox, (DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY), store,
+                              f"demo-{uuid.uuid4().hex[:6]}", "yolo", images["vaultext-worker"].reference)
+        # Every recording the run will need is stored before the stand-in starts serving the folder.
+        stored = extension.prepare(args.events if args.events is not None else AGENT_RECORDINGS)
+        sandbox.vault_process(recordings)
+        assert sandbox.vault_url_from_pods is not None
+        install_operator(sandbox, images["vaultext-operator"].reference, sandbox.vault_url_from_pods)
+        summary = _run(extension, stored, args, quiet)
         summary["seconds"] = round(time.monotonic() - started, 1)
         if args.keep:
             write_state(sandbox.describe())
@@ -114,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _run(extension: Extension, args: argparse.Namespace, quiet: bool) -> dict[str, Any]:
+def _run(extension: Extension, stored: list[str], args: argparse.Namespace, quiet: bool) -> dict[str, Any]:
     extension.create()
     wait_for(extension.ready, 180, "the extension Ready")
     observer = Observer(extension)
@@ -127,11 +131,11 @@ def _run(extension: Extension, args: argparse.Namespace, quiet: bool) -> dict[st
 
     try:
         if args.events is not None:
-            extension.upload(args.events)
+            extension.publish(stored)
             target = args.events
             observer.run_until(lambda s: s.results >= target and s.lag == 0, args.timeout, show)
         else:
-            agents = Agents(extension, seconds=120, rate=1.0, burst=80)
+            agents = Agents(extension, stored, seconds=AGENT_SECONDS, rate=AGENT_RATE, burst=AGENT_BURST)
             if not quiet:
                 progress("simulated agents upload for about two minutes, with a burst after 30 s")
 
@@ -139,7 +143,7 @@ def _run(extension: Extension, args: argparse.Namespace, quiet: bool) -> dict[st
                 agents.step()
                 return agents.done and sample.results >= agents.sent and sample.lag == 0
 
-            observer.run_until(finished, 120 + args.timeout, show)
+            observer.run_until(finished, AGENT_SECONDS + args.timeout, show)
             target = agents.sent
         final = observer.sample()
     finally:

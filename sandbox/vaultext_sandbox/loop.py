@@ -143,14 +143,21 @@ class Extension:
 
     def upload(self, count: int, spec: RecordingSpec | None = None) -> list[str]:
         """Store ``count`` recordings in the Vault stand-in and publish one Vault event for each."""
+        return self.publish(self.prepare(count, spec))
+
+    def prepare(self, count: int, spec: RecordingSpec | None = None) -> list[str]:
+        """Store ``count`` recordings where the Vault stand-in serves them; returns their keys."""
         recording = cached_recording(spec or RecordingSpec(seconds=2.0, fps=5)).read_bytes()
-        producer = Producer({"bootstrap.servers": self.sandbox.kafka().bootstrap, "linger.ms": 5})
-        keys = []
-        for _ in range(count):
-            key = f"{int(time.time())}_{self.name}_{uuid.uuid4().hex[:12]}.mp4"  # flat, as agents name them
+        keys = [f"{int(time.time())}_{self.name}_{uuid.uuid4().hex[:12]}.mp4" for _ in range(count)]  # as agents do
+        for key in keys:
             self.store(key, recording)
-            producer.produce(self.input_topic, json.dumps(vault_event(key, len(recording))).encode(), key=key)
-            keys.append(key)
+        return keys
+
+    def publish(self, keys: list[str]) -> list[str]:
+        """One Vault event per stored recording on the input topic, acknowledged by the broker."""
+        producer = Producer({"bootstrap.servers": self.sandbox.kafka().bootstrap, "linger.ms": 5})
+        for key in keys:
+            producer.produce(self.input_topic, json.dumps(vault_event(key)).encode(), key=key)
         if producer.flush(30) != 0:
             raise KafkaException("events not acknowledged by the broker")
         self.keys += keys
@@ -186,13 +193,13 @@ class Extension:
         return list(core.list_namespaced_pod(self.namespace, label_selector=selector).items)
 
 
-def vault_event(key: str, size: int) -> dict[str, Any]:
+def vault_event(key: str) -> dict[str, Any]:
     """An event in the shape Kerberos Vault publishes for one stored recording."""
     now = int(time.time())
     return {
         "date": now, "events": ["monitor", "sequence", "analysis"], "provider": PROVIDER, "request": "persist",
         "source": "storj",
-        "payload": {"key": key, "fileSize": size, "is_fragmented": False, "bytes_ranges": "",
+        "payload": {"key": key, "fileSize": 0, "is_fragmented": False, "bytes_ranges": "",
                     "bytes_range_on_time": None,
                     "metadata": {"uploadtime": str(now), "event-instancename": "camera1", "capture": "IPCamera",
                                  "productid": "sandbox", "event-timestamp": str(now)}},

@@ -141,4 +141,18 @@ def ensure_image(spec: ImageSpec) -> tuple[str, Path]:
     run_step(f"podman save {spec.name}", podman("save", "--format=docker-archive", f"--output={partial}", reference))
     partial.rename(archive)
     progress(f"built {reference} in {time.monotonic() - started:.1f} s ({archive.stat().st_size / 2**20:.0f} MiB)")
+    _forget_older(spec.name, reference, archive)
     return reference, archive
+
+
+def _forget_older(name: str, reference: str, archive: Path) -> None:
+    """Each source change makes a new image: keep only the newest of each name (archive and podman storage)."""
+    for older in images_dir().glob(f"{name}-*.tar"):
+        if older != archive:
+            older.unlink()
+    listed = subprocess.run(podman("images", "--format", "{{.Repository}}:{{.Tag}}", f"localhost/{name}"),
+                            capture_output=True, text=True, check=False).stdout.split()
+    stale = [tag for tag in listed if tag != reference]
+    if stale:
+        subprocess.run(podman("rmi", *stale), capture_output=True, check=False)
+    subprocess.run(podman("image", "prune", "--force"), capture_output=True, check=False)

@@ -3,7 +3,9 @@ operator's container SIGKILLed. Nothing is lost; duplicates stay within what was
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -16,20 +18,35 @@ pytestmark = pytest.mark.slow
 EVENTS = 300
 
 
-def _busy_worker(extension: Extension) -> client.V1Pod:
-    running = [pod for pod in extension.pods() if pod.status.phase == "Running" and pod.metadata.deletion_timestamp
-               is None and (pod.status.container_statuses or [None])[0] is not None
-               and pod.status.container_statuses[0].ready]
-    if not running:
-        raise LookupError("no ready worker pod")
-    return running[0]
+def _in_flight(pod: client.V1Pod) -> float:
+    """The worker's own gauge of recordings in hand, read from its /metrics over the bridge."""
+    try:
+        with urllib.request.urlopen(f"http://{pod.status.pod_ip}:8080/metrics", timeout=1) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    found = re.search(r"^vaultext_in_flight (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def _busy_worker(extension: Extension, timeout: float = 60) -> client.V1Pod:
+    """A ready worker that is in the middle of a recording right now."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pod in extension.pods():
+            statuses = pod.status.container_statuses or []
+            ready = pod.metadata.deletion_timestamp is None and statuses and statuses[0].ready
+            if ready and pod.status.pod_ip and _in_flight(pod) >= 1:
+                return pod
+        time.sleep(0.05)
+    raise LookupError("no worker was busy with a recording")
 
 
 def test_nothing_is_lost_when_workers_the_broker_and_the_operator_fail(extension: Extension) -> None:
     # Every frame decoded: a recording takes long enough on the CPU that a kill lands in the middle of one.
     extension.env["VAULTEXT_SAMPLING"] = "all"
     extension.create()
-    extension.upload(EVENTS, RecordingSpec(seconds=6.0, fps=10))
+    extension.upload(EVENTS, RecordingSpec(seconds=8.0, fps=10))
     wait_for(extension.ready, 120, "the extension Ready", explain=extension.diagnostics)
     observer = Observer(extension)
     node = extension.sandbox.node()

@@ -19,7 +19,8 @@ from vaultext_worker.runtime.errors import (
     UnauthorizedError,
 )
 from vaultext_worker.runtime.events import VaultEvent, parse_event
-from vaultext_worker.runtime.vault import VaultClient, api_base
+from vaultext_worker.runtime.origins import api_candidates
+from vaultext_worker.runtime.vault import VaultClient
 
 from .messages import encoded, vault_event
 
@@ -44,17 +45,25 @@ def event(key: str = KEY, source: str = "storj", **extra: Any) -> VaultEvent:
     return parse_event(encoded(vault_event(key, source=source, **extra)))
 
 
-@pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/"])
-def test_base_url_is_normalised(suffix: str) -> None:
-    assert api_base(f"http://127.0.0.1:8081{suffix}") == "http://127.0.0.1:8081/api"
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_api_candidates_as_given_first(suffix: str) -> None:
+    assert api_candidates(f"http://v:8081{suffix}") == ("http://v:8081", "http://v:8081/api")
+    assert api_candidates(f"http://v:8081/api{suffix}") == ("http://v:8081/api", "http://v:8081")
 
 
-@pytest.mark.parametrize("with_api", [True, False])
-def test_download_with_and_without_api_suffix(vault: VaultStandIn, with_api: bool) -> None:
-    vault.put("storj", KEY, BODY)
-    url = vault.url if with_api else vault.url.removesuffix("/api")
-    assert client(vault, url).download(event()) == BODY
-    assert vault.downloads(KEY) == 1
+@pytest.mark.parametrize("served_at", ["/api", ""])
+@pytest.mark.parametrize("configured", ["/api", "", "/api/"])
+def test_download_with_and_without_api_suffix(served_at: str, configured: str) -> None:
+    with VaultStandIn(api_prefix=served_at) as vault:
+        vault.put("storj", KEY, BODY)
+        url = f"http://127.0.0.1:{vault.port}{configured}"
+        vault_client = client(vault, url)
+        assert vault_client.download(event()) == BODY
+        first = len(vault.requests)
+        assert first == (1 if configured.rstrip("/") == served_at else 2)  # as given, then the other layout
+        assert vault_client.download(event()) == BODY
+        assert len(vault.requests) == first + 1  # the working layout was remembered
+        assert vault.downloads(KEY) == 2
 
 
 def test_gzip_bodies_are_undone(vault: VaultStandIn) -> None:
@@ -86,6 +95,28 @@ def test_signed_url_in_the_event_is_used_directly(vault: VaultStandIn) -> None:
     tampered = dict(raw, payload=dict(raw["payload"], signedUrl=url.replace("signature=", "signature=0")))
     with pytest.raises(UnauthorizedError):
         anonymous.download(parse_event(encoded(tampered)))
+
+
+def test_an_expired_signed_url_is_refreshed_through_vault(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.expire_signed_urls_after(-60)
+    expired = client(vault).signed_url(event())
+    vault.expire_signed_urls_after(3600)
+    raw = vault_event(KEY)
+    raw["payload"]["signedUrl"] = expired
+    assert client(vault).download(parse_event(encoded(raw))) == BODY
+    assert [(r.path.split("?")[0].split("/")[1], r.status) for r in vault.requests] == [
+        ("api", 200), ("signed", 403), ("api", 200), ("signed", 200)
+    ]  # fmt: skip
+
+
+def test_an_expired_signed_url_without_a_provider_is_refused(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.expire_signed_urls_after(-60)
+    raw = vault_event(KEY, source="")
+    raw["payload"]["signedUrl"] = client(vault).signed_url(event())
+    with pytest.raises(UnauthorizedError, match="AccessDenied: Request has expired"):
+        client(vault).download(parse_event(encoded(raw)))
 
 
 def test_storage_override_in_the_event(vault: VaultStandIn) -> None:

@@ -97,7 +97,9 @@ def prepare_kafka(workdir: Path, detached: bool = False) -> Kafka:
     log4j = workdir / "log4j.properties"
     log4j.write_text(LOG4J)
     classpath = f"{libs}/*"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # kafka-storage would read a leading '-' as an option (1 id in 64)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
     java = _java()
     formatted = subprocess.run(
         [java, "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool", "format",

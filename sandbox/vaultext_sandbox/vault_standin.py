@@ -183,6 +183,9 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
             log.debug("%s %s", self.address_string(), format % args)
 
         def do_GET(self) -> None:
+            if stopping.is_set():  # a kept-alive connection outlives the listening socket: a stopped Vault is gone
+                self.close_connection = True
+                return
             parts = urlsplit(self.path)
             path = parts.path.rstrip("/")
             if path == f"{state.api_prefix}/storage/blob":

@@ -3,17 +3,21 @@ refuses results, when a message kills the worker, and when Vault goes away for a
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 from confluent_kafka.cimpl import NewTopic
 
 from vaultext_sandbox import Kafka
 from vaultext_sandbox.vault_standin import VaultStandIn
+from vaultext_worker.runtime.deliveries import decode
 
 from .kafka_worker import WorkerProcess, create_topics, produce, wait_for
 from .messages import encoded, vault_event
@@ -138,3 +142,46 @@ def test_a_vault_outage_dead_letters_nothing_and_every_event_gets_its_result(
         assert 'vaultext_recordings_total{outcome="processed"} 40.0' in worker.get("/metrics")[1]
     finally:
         vault.stop()
+
+
+def test_records_above_the_cap_are_dead_lettered_and_cut_to_fit(
+    kafka: Kafka, vault: VaultStandIn, detector: Path, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    env = {"VAULTEXT_MAX_RECORD_BYTES": "4096", "VAULTEXT_SAMPLING": "all"}  # 40 frames of boxes exceed 4 KiB
+    worker = WorkerProcess(kafka.bootstrap, vault, detector, tmp_path, env=env)
+    workers.append(worker)
+    worker.create_topics()
+    vault.put("storj", "cam/long.mp4", cached_recording(RecordingSpec(320, 180, 4.0, 10, seed=301)).read_bytes())
+    padded = encoded(vault_event("cam/absent.mp4", notes="x" * 50_000))  # not found, and too big to quote whole
+    produce(kafka.bootstrap, worker.topic, [encoded(vault_event("cam/long.mp4")), padded])
+    worker.start()
+    dead = worker.dead_letters(2, timeout_s=60)
+    assert [d["reason"] for d in dead] == ["result-too-large", "not-found"], worker.log()
+    assert "above VAULTEXT_MAX_RECORD_BYTES" in dead[0]["detail"]
+    assert dead[1]["truncated"]["bytes"] == len(padded) and "message" not in dead[1]
+    assert all(len(json.dumps(d, separators=(",", ":"))) <= 4096 for d in dead)
+    assert worker.results(1, timeout_s=2) == []
+    wait_for(lambda: worker.lag() == 0, 30, "lag 0")
+
+
+def test_sigterm_while_vault_is_away_leaves_the_message_for_later_and_uncounted(
+    kafka: Kafka, detector: Path, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    vault = VaultStandIn().start()
+    vault.stop()  # refused connections from the start
+    env = {"VAULTEXT_DOWNLOAD_ATTEMPTS": "1", "VAULTEXT_VAULT_BACKOFF_MAX": "1"}
+    worker = WorkerProcess(kafka.bootstrap, vault, detector, tmp_path, env=env)
+    workers.append(worker)
+    worker.create_topics()
+    produce(kafka.bootstrap, worker.topic, [encoded(vault_event("cam/1.mp4"))])
+    worker.start()
+    wait_for(lambda: "Vault unavailable" in worker.get("/readyz")[1], 30, "/readyz to say Vault is unavailable")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0, worker.log()
+    assert worker.lag() == 1 and worker.dead_letters(1, timeout_s=2) == []
+    reader = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": worker.group})
+    try:
+        committed = reader.committed([TopicPartition(worker.topic, 0)], timeout=10)[0]
+    finally:
+        reader.close()
+    assert (committed.offset, decode(committed.metadata)) == (0, (0, 0))  # the stop did not count as a delivery

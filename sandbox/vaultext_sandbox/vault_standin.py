@@ -7,7 +7,8 @@
   `Request has expired`), as S3 and MinIO do;
 - API errors are JSON `{"data": "<message>"}`: 401 for unknown credentials, 404 for unknown recordings, and any
   status, delay or redirect set with `fail()` / `delay()` / `redirect()`.
-- `api_prefix=""` serves the API at the root (Vault's API on a host of its own) instead of under `/api`.
+- `api_prefix=""` serves the API at the root (Vault's API on a host of its own) instead of under `/api`;
+  `web_front_end=True` answers an HTML page (200) for unknown paths, as the web app in front of `/api` does.
 - With `recordings=<folder>`, files `<folder>/<provider>/<key…>` are served, also those added after the start.
 
 Use it as a library (`with VaultStandIn() as vault: vault.put(...)`) or run `python -m vaultext_sandbox vault`.
@@ -64,6 +65,7 @@ class _State:
     recordings: dict[tuple[str, str], bytes] = field(default_factory=dict)
     folder: Path | None = None
     api_prefix: str = "/api"
+    web_front_end: bool = False
     signed_url_ttl_s: float = 3600.0
     faults: dict[str, Fault] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
@@ -83,11 +85,12 @@ class VaultStandIn:
         gzip_bodies: bool = True,
         api_prefix: str = "/api",
         recordings: Path | None = None,
+        web_front_end: bool = False,
     ) -> None:
         if api_prefix not in ("/api", ""):
             raise ValueError(f"api_prefix {api_prefix!r}: Vault serves its API at '/api' or at the root ''")
         self._state = _State(
-            accounts={access_key: secret_key}, gzip=gzip_bodies, api_prefix=api_prefix,
+            accounts={access_key: secret_key}, gzip=gzip_bodies, api_prefix=api_prefix, web_front_end=web_front_end,
             folder=recordings.resolve() if recordings is not None else None,
         )  # fmt: skip
         self._stopping = threading.Event()
@@ -197,8 +200,7 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
             elif path in ("/api/health", "/health"):
                 self._json(200, {"data": "ok"})
             else:
-                self._record(self.headers.get("X-Kerberos-Storage-FileName", ""), "", 404)
-                self._json(404, {"data": f"no route {parts.path}"})
+                self._unknown_path()
 
         def _record(self, file_name: str, provider: str, status: int) -> None:
             with state.lock:
@@ -299,6 +301,23 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
             ).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _unknown_path(self) -> None:
+            file_name = self.headers.get("X-Kerberos-Storage-FileName", "")
+            if state.web_front_end:  # the web app's server answers its page for any path it does not know
+                self._record(file_name, "", 200)
+                self._text(200, "<!doctype html><title>Kerberos Vault</title><div id=root></div>", "text/html")
+            else:
+                self._record(file_name, "", 404)
+                self._text(404, "404 page not found")  # what Go's routers answer for an unknown path
+
+        def _text(self, status: int, text: str, content_type: str = "text/plain") -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

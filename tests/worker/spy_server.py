@@ -17,8 +17,10 @@ class Seen:
 class SpyServer:
     """Answers every GET with `status` and `body` (or a redirect to `location`), remembering what it was sent."""
 
-    def __init__(self, status: int = 200, body: bytes = b"spy bytes", location: str = "") -> None:
-        self.status, self.body, self.location = status, body, location
+    def __init__(
+        self, status: int = 200, body: bytes = b"spy bytes", location: str = "", content_type: str = "video/mp4"
+    ) -> None:
+        self.status, self.body, self.location, self.content_type = status, body, location, content_type
         self.seen: list[Seen] = []
         spy = self
 
@@ -33,6 +35,7 @@ class SpyServer:
                 self.send_response(spy.status)
                 if spy.location:
                     self.send_header("Location", spy.location)
+                self.send_header("Content-Type", spy.content_type)
                 self.send_header("Content-Length", str(len(spy.body)))
                 self.end_headers()
                 self.wfile.write(spy.body)

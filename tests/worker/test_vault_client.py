@@ -23,6 +23,7 @@ from vaultext_worker.runtime.origins import api_candidates
 from vaultext_worker.runtime.vault import VaultClient
 
 from .messages import encoded, vault_event
+from .spy_server import SpyServer
 
 KEY = "youruser/1630643550_6-967003_highway 4_200-200-400-400_24_769.mp4"
 BODY = bytes(range(256)) * 400
@@ -97,6 +98,24 @@ def test_signed_url_in_the_event_is_used_directly(vault: VaultStandIn) -> None:
         anonymous.download(parse_event(encoded(tampered)))
 
 
+def test_the_web_front_end_page_is_not_taken_for_the_api() -> None:
+    with VaultStandIn(web_front_end=True) as vault:
+        vault.put("storj", KEY, BODY)
+        at_root = client(vault, f"http://127.0.0.1:{vault.port}")  # the web app's host, API under /api
+        assert at_root.download(event()) == BODY
+        assert at_root.download(event()) == BODY
+        # the page, then the API twice: the layout that answered as the API was remembered
+        assert [r.path for r in vault.requests] == ["/storage/blob", "/api/storage/blob", "/api/storage/blob"]
+
+
+def test_a_url_that_leads_to_no_api_holds_instead_of_dead_lettering() -> None:
+    with SpyServer(body=b"<!doctype html><p>some web app</p>", content_type="text/html") as web:
+        settings = VaultSettings(api_url=web.url, access_key="ak", secret_key="sk", attempts=1)
+        with pytest.raises(TransientError, match="web page, not the Vault API"):
+            VaultClient(settings).download(event())
+        assert [seen.path for seen in web.seen] == ["/storage/blob", "/api/storage/blob"]
+
+
 def test_an_expired_signed_url_is_refreshed_through_vault(vault: VaultStandIn) -> None:
     vault.put("storj", KEY, BODY)
     vault.expire_signed_urls_after(-60)
@@ -142,6 +161,7 @@ def test_missing_recording_is_permanent(vault: VaultStandIn) -> None:
     vault.put("storj", KEY, BODY)
     with pytest.raises(NotFoundError, match="404"):
         client(vault).download(event(key="youruser/absent.mp4"))
+    assert len(vault.requests) == 1  # Vault's own JSON 404: the other layout is not tried
     with pytest.raises(NotFoundError):
         client(vault).download(event(source="other-provider"))
 

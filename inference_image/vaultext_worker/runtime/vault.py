@@ -57,6 +57,14 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
+def _is_json(response: httpx.Response) -> bool:
+    return "json" in response.headers.get("content-type", "")
+
+
+def _is_web_page(response: httpx.Response) -> bool:
+    return "text/html" in response.headers.get("content-type", "")
+
+
 class VaultClient:
     def __init__(
         self,
@@ -136,17 +144,25 @@ class VaultClient:
 
     def _api(self, path: str, event: VaultEvent) -> httpx.Response:
         """GET `path` of the Vault API, streaming: the base as given, once more with the other layout when that
-        answers 404, and the layout that answered is kept for the next requests."""
+        did not answer as the API (a 404 that is not Vault's JSON, or a web page), and the layout that answered
+        is kept for the next requests."""
         given, headers = self._location(event)
         with self._lock:
             known = self._working_base.get(given)
         bases = (known,) if known else api_candidates(given)
         for index, base in enumerate(bases):
             response = self._send(f"{base}{path}", headers)
-            if response.status_code == 404 and index + 1 < len(bases):
+            web_page = _is_web_page(response)
+            missing_route = response.status_code == 404 and not _is_json(response)
+            if (web_page or missing_route) and index + 1 < len(bases):
                 response.close()
-                log.info("%s%s answered 404; trying %s%s", base, path, bases[index + 1], path)
+                log.info("%s%s did not answer as the Vault API (%d); trying %s%s", base, path,
+                         response.status_code, bases[index + 1], path)  # fmt: skip
                 continue
+            if web_page:
+                response.close()
+                # a wrong VAULT_API_URL: every message would fail alike, so hold them rather than dead-letter them
+                raise TransientError(f"{base}{path} answered a web page, not the Vault API: check VAULT_API_URL")
             if response.status_code != 404:
                 with self._lock:
                     self._working_base[given] = base

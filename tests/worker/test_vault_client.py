@@ -12,7 +12,9 @@ import pytest
 from vaultext_sandbox.vault_standin import ANY_KEY, VaultStandIn
 from vaultext_worker.config import VaultSettings
 from vaultext_worker.runtime.errors import (
+    BadMessageError,
     NotFoundError,
+    PermanentError,
     ShutdownRequested,
     TooLargeError,
     TransientError,
@@ -226,3 +228,19 @@ def test_standin_signed_endpoint_answers_json(vault: VaultStandIn) -> None:
     with urllib.request.urlopen(request) as answer:
         body = json.loads(answer.read())
     assert body["data"].startswith(f"http://127.0.0.1:{vault.port}/signed/")
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/recording.mp4", "file:///etc/passwd", "not a url"])
+def test_a_signed_url_that_is_not_http_is_a_bad_message_not_an_outage(vault: VaultStandIn, url: str) -> None:
+    raw = vault_event(KEY, source="")
+    raw["payload"]["signedUrl"] = url
+    with pytest.raises(BadMessageError, match="signedUrl"):
+        client(vault).download(parse_event(encoded(raw)))
+
+
+def test_a_redirect_to_another_scheme_is_permanent(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.redirect(KEY, "ftp://127.0.0.1/recording.mp4")
+    with pytest.raises(PermanentError, match="cannot request") as raised:
+        client(vault).download(event())
+    assert not isinstance(raised.value, TransientError)

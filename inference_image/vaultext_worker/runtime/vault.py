@@ -30,6 +30,7 @@ from vaultext_worker.runtime.events import VaultEvent
 from vaultext_worker.runtime.origins import (
     CREDENTIAL_HEADERS,
     BadLocationError,
+    Origin,
     api_candidates,
     may_receive_configured_keys,
     redirect_keeps_credentials,
@@ -184,10 +185,10 @@ class VaultClient:
                 if not redirect_keeps_credentials(str(request.url), str(target)):
                     headers = {k: v for k, v in headers.items() if k not in CREDENTIAL_HEADERS}
                 request = self._client.build_request("GET", target, headers=headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:  # an address no retry can fix
+            raise PermanentError(f"cannot request {url!r}: {error}") from error
         except (httpx.TimeoutException, httpx.TransportError) as error:
             raise TransientError(f"Vault did not answer: {type(error).__name__}: {error}") from error
-        except httpx.InvalidURL as error:
-            raise PermanentError(f"cannot request {url!r}: {error}") from error
         response.close()
         raise PermanentError(f"more than {_MAX_REDIRECTS} redirects from {url}")
 
@@ -214,6 +215,10 @@ class VaultClient:
 
     def _signed(self, event: VaultEvent) -> httpx.Response:
         """The event's signed URL; when the storage refuses it (expired), a fresh one from Vault."""
+        try:
+            Origin.of(event.signed_url)
+        except BadLocationError as error:
+            raise BadMessageError(f"'payload.signedUrl': {error}") from error
         response = self._send(event.signed_url, {})
         if response.status_code not in _SIGNED_URL_REFUSED or not event.provider:
             return response

@@ -6,9 +6,16 @@ from typing import Any
 
 import pytest
 
+from vaultext_sandbox.processes import free_port
 from vaultext_sandbox.vault_standin import ANY_KEY, VaultStandIn
 from vaultext_worker.config import VaultSettings
-from vaultext_worker.runtime.errors import BadMessageError, UnauthorizedError, UntrustedLocationError
+from vaultext_worker.runtime.errors import (
+    BadMessageError,
+    TransientError,
+    UnauthorizedError,
+    UnreachableLocationError,
+    UntrustedLocationError,
+)
 from vaultext_worker.runtime.events import VaultEvent, parse_event
 from vaultext_worker.runtime.origins import Origin, may_receive_configured_keys, redirect_keeps_credentials
 from vaultext_worker.runtime.vault import VaultClient
@@ -124,3 +131,36 @@ def test_trusted_host_entries(entry: str, url: str, expected: bool) -> None:
 def test_a_storage_uri_that_is_not_http_is_a_bad_message(vault: VaultStandIn, uri: str) -> None:
     with pytest.raises(BadMessageError, match="storage_uri"):
         client(vault).download(event(storage_uri=uri, storage_access_key="a", storage_secret="b"))
+
+
+def test_a_dead_location_only_the_event_names_is_dead_lettered_not_held(vault: VaultStandIn) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    own = {"storage_uri": closed, "storage_access_key": "event-ak", "storage_secret": "event-sk"}
+    with pytest.raises(UnreachableLocationError, match="gave up after 1 attempts"):
+        client(vault).download(event(**own))
+    raw = vault_event(KEY, source="")
+    raw["payload"]["signedUrl"] = f"{closed}/bucket/recording.mp4?X-Amz-Signature=abc"
+    with pytest.raises(UnreachableLocationError):
+        client(vault).download(parse_event(encoded(raw)))
+
+
+def test_the_configured_vault_being_down_stays_an_outage(vault: VaultStandIn) -> None:
+    url = vault.url
+    vault.stop()
+    settings = VaultSettings(api_url=url, access_key="ak", secret_key="sk", timeout_s=2.0, attempts=1)
+    with pytest.raises(TransientError) as raised:
+        VaultClient(settings).download(event(storage_uri=url))  # the configured Vault, named by the event too
+    assert not isinstance(raised.value, UnreachableLocationError)
+    raw = vault_event(KEY)  # a provider: the storage and Vault both down is an outage too
+    raw["payload"]["signedUrl"] = f"http://127.0.0.1:{free_port()}/bucket/recording.mp4"
+    with pytest.raises(TransientError) as raised:
+        VaultClient(settings).download(parse_event(encoded(raw)))
+    assert not isinstance(raised.value, UnreachableLocationError)
+
+
+def test_a_dead_signed_url_falls_back_to_vault(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    raw = vault_event(KEY)
+    raw["payload"]["signedUrl"] = f"http://127.0.0.1:{free_port()}/bucket/recording.mp4"
+    assert client(vault).download(parse_event(encoded(raw))) == BODY
+    assert vault.downloads(KEY) == 1

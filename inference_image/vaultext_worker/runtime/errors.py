@@ -6,6 +6,7 @@ WorkerError
 │   ├── NotFoundError       Vault answered 404
 │   ├── UnauthorizedError   Vault answered 401/403
 │   ├── UntrustedLocationError  the event names a Vault the configured keys must not go to
+│   ├── UnreachableLocationError  a place only the event names keeps failing (after the bounded retries)
 │   ├── TooLargeError       announced or actual size above the cap
 │   └── BadVideoError       empty, truncated or not a video
 └── TransientError      Vault 5xx, time-outs, connection errors: retried with backoff; never dead-lettered (the
@@ -43,6 +44,10 @@ class UnauthorizedError(PermanentError):
 
 class UntrustedLocationError(PermanentError):
     reason = "untrusted-location"
+
+
+class UnreachableLocationError(PermanentError):
+    reason = "unreachable-location"
 
 
 class TooLargeError(PermanentError):

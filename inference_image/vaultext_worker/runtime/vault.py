@@ -24,6 +24,7 @@ from vaultext_worker.runtime.errors import (
     TooLargeError,
     TransientError,
     UnauthorizedError,
+    UnreachableLocationError,
     UntrustedLocationError,
 )
 from vaultext_worker.runtime.events import VaultEvent
@@ -94,7 +95,11 @@ class VaultClient:
                 return self._download_once(event)
             except TransientError as error:
                 if attempt >= self.settings.attempts:
-                    raise TransientError(f"{error.message} (gave up after {attempt} attempts)") from error
+                    message = f"{error.message} (gave up after {attempt} attempts)"
+                    if self._only_the_event_vouches_for(event):
+                        # one message must not hold the partition for a place only it names
+                        raise UnreachableLocationError(message) from error
+                    raise TransientError(message) from error
                 delay = self.settings.backoff_s * 2 ** (attempt - 1)
                 log.warning("download of %s failed (%s); retry %d in %.1fs", event.key, error, attempt, delay)
                 if self._stopping.wait(delay):
@@ -114,6 +119,20 @@ class VaultClient:
         if not isinstance(body, dict) or not isinstance(body.get("data"), str):
             raise PermanentError(f"Vault answered {body!r} instead of a signed URL")
         return str(body["data"])
+
+    def _only_the_event_vouches_for(self, event: VaultEvent) -> bool:
+        """Whether the download goes to a place neither the configuration nor Vault named: the event's own
+        storage_uri (not the configured Vault, not a trusted host), or a signed URL with no provider to ask
+        Vault about."""
+        if event.signed_url:
+            return not event.provider
+        uri = event.override.uri
+        try:
+            return bool(uri) and not may_receive_configured_keys(
+                uri, self.settings.api_url, self.settings.trusted_hosts
+            )
+        except BadLocationError:
+            return True
 
     def _location(self, event: VaultEvent) -> tuple[str, dict[str, str]]:
         """The base URL and the headers for `event`: the event's own keys go wherever the event says; the
@@ -219,7 +238,13 @@ class VaultClient:
             Origin.of(event.signed_url)
         except BadLocationError as error:
             raise BadMessageError(f"'payload.signedUrl': {error}") from error
-        response = self._send(event.signed_url, {})
+        try:
+            response = self._send(event.signed_url, {})
+        except TransientError as error:
+            if not event.provider:
+                raise
+            log.info("the signed URL of %s failed (%s); downloading through Vault", event.key, error)
+            return self._api("/storage/blob", event)
         if response.status_code not in _SIGNED_URL_REFUSED or not event.provider:
             return response
         try:

@@ -5,7 +5,9 @@
 (a) 5 frames per recording: Ultralytics with the vid_stride that yields 5 frames; ours with its default
     sampling (evenly spread, snapped to keyframes, so only keyframes are decoded).
 (b) identical frames and input shape: Ultralytics at vid_stride=5; ours sampling the same instants.
-Also the decode-only rate of each sampling mode and of a naive decode-every-frame loop.
+Also the decode-only rate of each sampling mode and of a naive decode-every-frame loop, and the bare ONNX Runtime
+inference rate on the frames of (a) (letterboxed tensors prepared beforehand: session.run alone), with the
+worker's end-to-end frame rate as a share of it.
 Ultralytics runs in its own venv (VAULTEXT_BENCH_VENV, default ~/.cache/vaultext-bench/ultra).
 """
 
@@ -16,6 +18,7 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from vaultext_sandbox.synthetic.recordings import RecordingSpec, cached_recording  # noqa: E402
 from vaultext_worker.config import ModelSettings, SamplingSettings  # noqa: E402
-from vaultext_worker.models.yolo import YoloOnnx  # noqa: E402
+from vaultext_worker.models.yolo import PAD_VALUE, YoloOnnx  # noqa: E402
 from vaultext_worker.runtime.decode import decode_recording  # noqa: E402
 from vaultext_worker.runtime.pipeline import Analyser  # noqa: E402
 from vaultext_worker.runtime.sampling import SAMPLING_MODES  # noqa: E402
@@ -40,11 +43,13 @@ FPS, SECONDS, GOP_S = 25, 10.0, 2.0
 def speed_model() -> Path:
     path = CACHE / "models" / "yolov8n-random.onnx"
     if not path.exists():
-        subprocess.run(
-            [str(VENV / "bin" / "python"), str(Path(__file__).with_name("make_speed_model.py")), str(path)],
-            check=True,
-            cwd=CACHE,
-        )
+        # a scratch working directory: the export writes beside it, and BENCH_VENV may live anywhere
+        with tempfile.TemporaryDirectory(prefix="vaultext-export-") as scratch:
+            subprocess.run(
+                [str(VENV / "bin" / "python"), str(Path(__file__).with_name("make_speed_model.py")), str(path)],
+                check=True,
+                cwd=scratch,
+            )
     return path
 
 
@@ -124,6 +129,43 @@ def scenario(
     }
 
 
+def letterboxed(model: YoloOnnx, frames: list[Any]) -> list[Any]:
+    """The input tensors YoloOnnx.predict builds for `frames`, one per batch, made once, outside the timing."""
+    tensors = []
+    for start in range(0, len(frames), model.batch_size):
+        chunk = frames[start : start + model.batch_size]
+        canvas_w = max(model.canvas_size(f.shape[1], f.shape[0])[0] for f in chunk)
+        canvas_h = max(model.canvas_size(f.shape[1], f.shape[0])[1] for f in chunk)
+        batch = np.full((model.fixed_batch or len(chunk), canvas_h, canvas_w, 3), PAD_VALUE, dtype=np.uint8)
+        for index, frame in enumerate(chunk):
+            top, left = (canvas_h - frame.shape[0]) // 2, (canvas_w - frame.shape[1]) // 2
+            batch[index, top : top + frame.shape[0], left : left + frame.shape[1]] = frame
+        tensor = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
+        tensors.append(tensor.astype(np.float16) if model.half else tensor)
+    return tensors
+
+
+def bare_inference(model: YoloOnnx, paths: list[Path], repeats: int, end_to_end_fps: float) -> dict[str, float]:
+    """session.run alone on the frames the worker infers in (a): the ceiling the worker's rate is a share of."""
+    per_recording = [
+        decode_recording(path.read_bytes(), "even", 5, size_for=model.frame_size).images for path in paths
+    ]
+    tensors = [tensor for frames in per_recording for tensor in letterboxed(model, frames)]
+    frames = sum(len(images) for images in per_recording)
+    model.session.run(None, {model.input_name: tensors[0]})  # warm-up
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for tensor in tensors:
+            model.session.run(None, {model.input_name: tensor})
+        runs.append(time.perf_counter() - started)
+    fps = frames / statistics.median(runs)
+    share = end_to_end_fps / fps
+    print(f"\nbare ONNX Runtime on the frames of (a): {fps:8.1f} frames/s ({len(tensors)} batches)")
+    print(f"  worker end to end (download excluded) {end_to_end_fps:8.1f} frames/s = {share:.0%} of it")
+    return {"frames_per_s": fps, "frames": frames, "worker_share": share}
+
+
 def decode_rates(paths: list[Path], model: YoloOnnx, repeats: int) -> dict[str, dict[str, float]]:
     datas = [path.read_bytes() for path in paths]
     rates: dict[str, dict[str, float]] = {}
@@ -196,6 +238,7 @@ def main() -> int:
             "b", Analyser(model, SamplingSettings("interval", interval_s=5 / FPS)), model_path, 5, paths, args.repeats
         ),
     }
+    results["bare_inference"] = bare_inference(model, paths, args.repeats, results["a"]["medians"]["ours_fps"])
     results["decode"] = decode_rates(paths, model, args.repeats)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "worker.json").write_text(json.dumps(results, indent=2))

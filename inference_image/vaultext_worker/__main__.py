@@ -63,7 +63,8 @@ def run_worker(factory: ModelFactory | None = None, env: dict[str, str] | None =
     try:
         model = factory(settings.model)
         analyser = Analyser(model, settings.sampling, metrics.observe_stage, settings.model.batch_size)
-        Worker(settings.kafka, analyser, vault.download, metrics, health, stopping).run()
+        backoff = (max(settings.vault.backoff_s, 0.1), settings.vault.breaker_backoff_max_s)
+        Worker(settings.kafka, analyser, vault.download, metrics, health, stopping, backoff).run()
     except Exception as error:
         health.failed = f"{type(error).__name__}: {error}"
         log.exception("the worker stopped on an error")

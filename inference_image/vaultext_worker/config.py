@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vaultext_worker.runtime.origins import BadLocationError, Origin
 from vaultext_worker.runtime.sampling import SAMPLING_MODES
 
 DEFAULT_MODEL_PATH = "/opt/vaultext/model.onnx"
@@ -102,6 +103,15 @@ class SamplingSettings:
         )
 
 
+def _host_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """`vault.example.com, 10.0.0.7:8081` → lower-cased `host` or `host:port` entries."""
+    entries = tuple(entry.strip().lower() for entry in env.get(name, "").split(",") if entry.strip())
+    for entry in entries:
+        if "/" in entry or "@" in entry:
+            raise ConfigError(f"{name}: {entry!r} is not a host or host:port")
+    return entries
+
+
 @dataclass(frozen=True)
 class VaultSettings:
     api_url: str
@@ -111,17 +121,27 @@ class VaultSettings:
     timeout_s: float = 30.0
     attempts: int = 4
     backoff_s: float = 0.5
+    # hosts besides VAULT_API_URL's that may receive the configured keys when an event names them
+    trusted_hosts: tuple[str, ...] = ()
+    breaker_backoff_max_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VaultSettings:
+        api_url = _required(env, "VAULT_API_URL")
+        try:
+            Origin.of(api_url)
+        except BadLocationError as error:
+            raise ConfigError(f"VAULT_API_URL: {error}") from error
         return cls(
-            api_url=_required(env, "VAULT_API_URL"),
+            api_url=api_url,
             access_key=env.get("VAULT_ACCESS_KEY", ""),
             secret_key=env.get("VAULT_SECRET_KEY", ""),
             max_download_bytes=_integer(env, "VAULTEXT_MAX_DOWNLOAD_BYTES", 536_870_912, minimum=1),
             timeout_s=_number(env, "VAULTEXT_DOWNLOAD_TIMEOUT", 30.0, minimum=0.01),
             attempts=_integer(env, "VAULTEXT_DOWNLOAD_ATTEMPTS", 4, minimum=1),
             backoff_s=_number(env, "VAULTEXT_DOWNLOAD_BACKOFF", 0.5),
+            trusted_hosts=_host_list(env, "VAULTEXT_VAULT_TRUSTED_HOSTS"),
+            breaker_backoff_max_s=_number(env, "VAULTEXT_VAULT_BACKOFF_MAX", 30.0, minimum=0.01),
         )
 
 
@@ -138,6 +158,11 @@ class KafkaSettings:
     security: str = "PLAINTEXT"
     max_poll_interval_ms: int = 900_000
     session_timeout_ms: int = 45_000
+    publish_attempts: int = 5
+    publish_timeout_ms: int = 30_000
+    # below the broker's default message.max.bytes (1048588); dead-letter records are cut to fit
+    max_record_bytes: int = 1_000_000
+    max_deliveries: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KafkaSettings:
@@ -155,6 +180,10 @@ class KafkaSettings:
             security=env.get("KAFKA_SECURITY", "").strip() or default_security,
             max_poll_interval_ms=_integer(env, "VAULTEXT_MAX_POLL_INTERVAL_MS", 900_000, minimum=10_000),
             session_timeout_ms=_integer(env, "VAULTEXT_SESSION_TIMEOUT_MS", 45_000, minimum=1_000),
+            publish_attempts=_integer(env, "VAULTEXT_PUBLISH_ATTEMPTS", 5, minimum=1),
+            publish_timeout_ms=_integer(env, "VAULTEXT_PUBLISH_TIMEOUT_MS", 30_000, minimum=1_000),
+            max_record_bytes=_integer(env, "VAULTEXT_MAX_RECORD_BYTES", 1_000_000, minimum=4_096),
+            max_deliveries=_integer(env, "VAULTEXT_MAX_DELIVERIES", 3, minimum=1),
         )
 
     def client_config(self) -> dict[str, str]:

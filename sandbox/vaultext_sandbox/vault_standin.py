@@ -3,9 +3,13 @@
 - `GET /api/storage/blob` with `X-Kerberos-Storage-FileName`, `-Provider`, `-AccessKey`, `-SecretAccessKey`
   answers the recording (`video/mp4`, gzip when the client accepts it and `gzip` is on);
 - `GET /api/storage` with the same headers answers `{"data": "<signed URL>"}`; the signed URL serves the bytes
-  without headers until it expires;
-- errors are JSON `{"data": "<message>"}`: 401 for unknown credentials, 404 for unknown recordings, and any
-  status or delay set with `fail()` / `delay()`.
+  without headers until it expires, then answers 403 with an S3-style XML error (`AccessDenied`,
+  `Request has expired`), as S3 and MinIO do;
+- API errors are JSON `{"data": "<message>"}`: 401 for unknown credentials, 404 for unknown recordings, and any
+  status, delay or redirect set with `fail()` / `delay()` / `redirect()`.
+- `api_prefix=""` serves the API at the root (Vault's API on a host of its own) instead of under `/api`;
+  `web_front_end=True` answers an HTML page (200) for unknown paths, as the web app in front of `/api` does.
+- With `recordings=<folder>`, files `<folder>/<provider>/<key…>` are served, also those added after the start.
 
 Use it as a library (`with VaultStandIn() as vault: vault.put(...)`) or run `python -m vaultext_sandbox vault`.
 It binds 127.0.0.1 only.
@@ -28,12 +32,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+from xml.sax.saxutils import escape
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCESS_KEY = "vault-access-key"
 DEFAULT_SECRET_KEY = "vault-secret-key"
 ANY_KEY = "*"
+_SIGNATURE_MISMATCH = "The request signature we calculated does not match the signature you provided."
 
 
 @dataclass
@@ -57,8 +63,13 @@ class Request:
 class _State:
     accounts: dict[str, str] = field(default_factory=dict)
     recordings: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    folder: Path | None = None
+    api_prefix: str = "/api"
+    web_front_end: bool = False
+    signed_url_ttl_s: float = 3600.0
     faults: dict[str, Fault] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    redirects: dict[str, Fault] = field(default_factory=dict)  # message: the Location
     requests: list[Request] = field(default_factory=list)
     gzip: bool = True
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -72,8 +83,16 @@ class VaultStandIn:
         secret_key: str = DEFAULT_SECRET_KEY,
         port: int = 0,
         gzip_bodies: bool = True,
+        api_prefix: str = "/api",
+        recordings: Path | None = None,
+        web_front_end: bool = False,
     ) -> None:
-        self._state = _State(accounts={access_key: secret_key}, gzip=gzip_bodies)
+        if api_prefix not in ("/api", ""):
+            raise ValueError(f"api_prefix {api_prefix!r}: Vault serves its API at '/api' or at the root ''")
+        self._state = _State(
+            accounts={access_key: secret_key}, gzip=gzip_bodies, api_prefix=api_prefix, web_front_end=web_front_end,
+            folder=recordings.resolve() if recordings is not None else None,
+        )  # fmt: skip
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self._state, self._stopping))
         self._server.daemon_threads = True
@@ -86,8 +105,8 @@ class VaultStandIn:
 
     @property
     def url(self) -> str:
-        """The API base URL, ending in `/api` as Vault's does."""
-        return f"http://127.0.0.1:{self.port}/api"
+        """The API base URL: ending in `/api` unless the API is served at the root."""
+        return f"http://127.0.0.1:{self.port}{self._state.api_prefix}"
 
     def start(self) -> VaultStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, name="vault-standin", daemon=True)
@@ -125,10 +144,22 @@ class VaultStandIn:
         with self._state.lock:
             self._state.delays[key] = seconds
 
+    def redirect(self, key: str, location: str, times: int | None = None) -> None:
+        """Answer API requests for `key` (or `ANY_KEY`) with `302 Location: location`, `times` times or until
+        `clear()`."""
+        with self._state.lock:
+            self._state.redirects[key] = Fault(302, times, location)
+
+    def expire_signed_urls_after(self, seconds: float) -> None:
+        """Lifetime of the signed URLs handed out from now on (negative: already expired)."""
+        with self._state.lock:
+            self._state.signed_url_ttl_s = seconds
+
     def clear(self) -> None:
         with self._state.lock:
             self._state.faults.clear()
             self._state.delays.clear()
+            self._state.redirects.clear()
 
     def set_gzip(self, enabled: bool) -> None:
         self._state.gzip = enabled
@@ -155,18 +186,21 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
             log.debug("%s %s", self.address_string(), format % args)
 
         def do_GET(self) -> None:
+            if stopping.is_set():  # a kept-alive connection outlives the listening socket: a stopped Vault is gone
+                self.close_connection = True
+                return
             parts = urlsplit(self.path)
             path = parts.path.rstrip("/")
-            if path == "/api/storage/blob":
+            if path == f"{state.api_prefix}/storage/blob":
                 self._storage(signed=False)
-            elif path == "/api/storage":
+            elif path == f"{state.api_prefix}/storage":
                 self._storage(signed=True)
             elif path.startswith("/signed/"):
                 self._signed(path, parse_qs(parts.query))
             elif path in ("/api/health", "/health"):
                 self._json(200, {"data": "ok"})
             else:
-                self._json(404, {"data": f"no route {parts.path}"})
+                self._unknown_path()
 
         def _record(self, file_name: str, provider: str, status: int) -> None:
             with state.lock:
@@ -177,13 +211,7 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
                 delay = state.delays.get(key, state.delays.get(ANY_KEY, 0.0))
             if delay and stopping.wait(delay):
                 return Fault(503, None, "the stand-in is stopping")
-            with state.lock:
-                fault = state.faults.get(key) or state.faults.get(ANY_KEY)
-                if fault is None or fault.remaining == 0:
-                    return None
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                return fault
+            return _take(state, state.faults, key)
 
         def _storage(self, signed: bool) -> None:
             file_name = self.headers.get("X-Kerberos-Storage-FileName", "")
@@ -195,9 +223,17 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
                 self._record(file_name, provider, fault.status)
                 self._json(fault.status, {"data": fault.message})
                 return
+            moved = _take(state, state.redirects, file_name)
+            if moved is not None:
+                self._record(file_name, provider, 302)
+                self.send_response(302)
+                self.send_header("Location", moved.message)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             with state.lock:
                 known = access in state.accounts and hmac.compare_digest(state.accounts[access], secret)
-                data = state.recordings.get((provider, file_name))
+            data = _recording(state, provider, file_name)
             if not known:
                 self._record(file_name, provider, 401)
                 self._json(401, {"data": "unknown access key or secret"})
@@ -205,7 +241,7 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
                 self._record(file_name, provider, 404)
                 self._json(404, {"data": f"file {file_name!r} not found at provider {provider!r}"})
             elif signed:
-                expires = int(time.time()) + 3600
+                expires = int(time.time() + state.signed_url_ttl_s)
                 signature = sign(state.signing_key, provider, file_name, expires)
                 host = self.headers.get("Host") or f"127.0.0.1:{getattr(self.server, 'server_port', 0)}"
                 url = (
@@ -232,14 +268,16 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
                 self._record(file_name, provider, fault.status)
                 self._json(fault.status, {"data": fault.message})
                 return
-            with state.lock:
-                data = state.recordings.get((provider, file_name))
-            if not hmac.compare_digest(given, expected) or expires < time.time():
+            data = _recording(state, provider, file_name)
+            if not hmac.compare_digest(given, expected):
                 self._record(file_name, provider, 403)
-                self._json(403, {"data": "signature invalid or expired"})
+                self._xml_error(403, "SignatureDoesNotMatch", _SIGNATURE_MISMATCH, file_name)
+            elif expires < time.time():
+                self._record(file_name, provider, 403)
+                self._xml_error(403, "AccessDenied", "Request has expired", file_name)
             elif data is None:
                 self._record(file_name, provider, 404)
-                self._json(404, {"data": f"file {file_name!r} not found"})
+                self._xml_error(404, "NoSuchKey", "The specified key does not exist.", file_name)
             else:
                 self._record(file_name, provider, 200)
                 self._video(data)
@@ -250,6 +288,36 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
             if state.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
                 data = gzip.compress(data, compresslevel=1)
                 self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _xml_error(self, status: int, code: str, message: str, key: str) -> None:
+            """The shape of an S3/MinIO error body."""
+            data = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{escape(message)}</Message><Key>{escape(key)}</Key>"
+                f"<RequestId>{secrets.token_hex(8).upper()}</RequestId></Error>"
+            ).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _unknown_path(self) -> None:
+            file_name = self.headers.get("X-Kerberos-Storage-FileName", "")
+            if state.web_front_end:  # the web app's server answers its page for any path it does not know
+                self._record(file_name, "", 200)
+                self._text(200, "<!doctype html><title>Kerberos Vault</title><div id=root></div>", "text/html")
+            else:
+                self._record(file_name, "", 404)
+                self._text(404, "404 page not found")  # what Go's routers answer for an unknown path
+
+        def _text(self, status: int, text: str, content_type: str = "text/plain") -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -265,15 +333,34 @@ def _handler_class(state: _State, stopping: threading.Event) -> type[BaseHTTPReq
     return Handler
 
 
-def load_directory(vault: VaultStandIn, root: Path) -> int:
-    """Serve every file under `root/<provider>/<key…>` as recording `<key…>` of `<provider>`."""
-    count = 0
-    for path in sorted(root.glob("*/**/*")):
-        if path.is_file():
-            relative = path.relative_to(root)
-            vault.put(relative.parts[0], "/".join(relative.parts[1:]), path.read_bytes())
-            count += 1
-    return count
+def _take(state: _State, table: dict[str, Fault], key: str) -> Fault | None:
+    """The fault set for `key` (else for every key), counted down when it is limited."""
+    with state.lock:
+        fault = table.get(key) or table.get(ANY_KEY)
+        if fault is None or fault.remaining == 0:
+            return None
+        if fault.remaining is not None:
+            fault.remaining -= 1
+        return fault
+
+
+def _recording(state: _State, provider: str, key: str) -> bytes | None:
+    """A recording put() into the stand-in, else the file `<folder>/<provider>/<key>` as it is now."""
+    with state.lock:
+        data = state.recordings.get((provider, key))
+    if data is not None or state.folder is None or not provider or not key:
+        return data
+    path = (state.folder / provider / key).resolve()
+    if not path.is_relative_to(state.folder) or not path.is_file():  # `..` in a key never leaves the folder
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def count_recordings(root: Path) -> int:
+    return sum(1 for path in root.glob("*/**/*") if path.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,11 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
     parser.add_argument("--recordings", type=Path, help="directory laid out as <provider>/<key>")
     parser.add_argument("--no-gzip", action="store_true", help="never gzip bodies")
+    parser.add_argument("--api-at-root", action="store_true", help="serve /storage… instead of /api/storage…")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    vault = VaultStandIn(args.access_key, args.secret_key, args.port, gzip_bodies=not args.no_gzip)
+    parser_prefix = "" if args.api_at_root else "/api"
+    vault = VaultStandIn(args.access_key, args.secret_key, args.port, not args.no_gzip, parser_prefix, args.recordings)
     if args.recordings is not None:
-        log.info("serving %d recordings from %s", load_directory(vault, args.recordings), args.recordings)
+        log.info("serving %s (%d recordings now; files added later are served too)", args.recordings,
+                 count_recordings(args.recordings))  # fmt: skip
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -47,6 +47,12 @@ def test_every_name_of_the_contract_is_read() -> None:
         "VAULTEXT_BATCH_SIZE": "4",
         "VAULTEXT_MAX_DOWNLOAD_BYTES": "1000",
         "VAULTEXT_LOG_LEVEL": "debug",
+        "VAULTEXT_VAULT_TRUSTED_HOSTS": " Minio.Example:9000, vault-b ",
+        "VAULTEXT_VAULT_BACKOFF_MAX": "5",
+        "VAULTEXT_PUBLISH_ATTEMPTS": "2",
+        "VAULTEXT_PUBLISH_TIMEOUT_MS": "5000",
+        "VAULTEXT_MAX_RECORD_BYTES": "65536",
+        "VAULTEXT_MAX_DELIVERIES": "4",
     }
     s = WorkerSettings.from_env(env)
     assert s.kafka.client_config() == {
@@ -61,6 +67,9 @@ def test_every_name_of_the_contract_is_read() -> None:
     assert s.kafka.dead_letter_topic == "dlq" and s.metrics_port == 9100 and s.log_level == "DEBUG"
     assert s.model.classes == ("car", "person") and s.model.input_size == 320 and s.model.extra == {"rect": False}
     assert (s.model.conf_threshold, s.model.iou_threshold, s.model.batch_size) == (0.5, 0.6, 4)
+    assert s.vault.trusted_hosts == ("minio.example:9000", "vault-b") and s.vault.breaker_backoff_max_s == 5
+    assert (s.kafka.publish_attempts, s.kafka.publish_timeout_ms) == (2, 5000)
+    assert (s.kafka.max_record_bytes, s.kafka.max_deliveries) == (65536, 4)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +84,9 @@ def test_every_name_of_the_contract_is_read() -> None:
         ({"VAULTEXT_CONFIG": "[1]"}, "JSON object"),
         ({"VAULTEXT_CONFIG": "{"}, "not JSON"),
         ({"VAULTEXT_LOG_LEVEL": "LOUD"}, "VAULTEXT_LOG_LEVEL"),
+        ({"VAULT_API_URL": "vault:8081"}, "VAULT_API_URL: .* not an http"),
+        ({"VAULTEXT_VAULT_TRUSTED_HOSTS": "http://minio"}, "not a host"),
+        ({"VAULTEXT_MAX_DELIVERIES": "0"}, "at least 1"),
     ],
 )
 def test_bad_settings_are_named(change: dict[str, str], message: str) -> None:

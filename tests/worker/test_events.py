@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -90,3 +91,30 @@ def test_dead_letter_carries_reason_and_original() -> None:
     assert "SK" not in json.dumps(record)
     broken = json.loads(dead_letter_message(b"{oops", "bad-message", "not JSON", 1, "w-1"))
     assert broken["raw"] == "{oops"
+
+
+def test_a_huge_message_is_cut_below_the_cap_with_its_size_and_hash() -> None:
+    raw = vault_event(KEY, data={"storage_secret": "SK", "padding": "x" * 300_000})
+    value = encoded(raw)
+    record = dead_letter_message(value, "bad-video", "cannot decode", 1, "w-1", max_bytes=10_000)
+    assert len(record) <= 10_000
+    parsed = json.loads(record)
+    assert parsed["truncated"] == {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()}
+    assert parsed["reason"] == "bad-video" and "message" not in parsed
+    assert b"SK" not in record  # no fragment of a message that parsed: it could carry credentials
+
+
+@pytest.mark.parametrize("filler", ["a", "\x01", "é"])  # \x01 grows to 6 bytes in JSON, é to 2 in UTF-8
+def test_a_huge_unparsable_message_keeps_a_head_that_fits(filler: str) -> None:
+    value = ("{broken " + filler * 200_000).encode()
+    record = dead_letter_message(value, "bad-message", "not JSON", 1, "w-1", max_bytes=8_192)
+    assert len(record) <= 8_192
+    parsed = json.loads(record)
+    assert parsed["truncated"]["bytes"] == len(value)
+    assert parsed["truncated"]["head"].startswith("{broken " + filler)
+    assert len(parsed["truncated"]["head"]) > 500
+
+
+def test_a_small_record_is_left_whole() -> None:
+    value = encoded(vault_event(KEY))
+    assert "message" in json.loads(dead_letter_message(value, "not-found", "404", 1, "w-1", max_bytes=10_000))

@@ -8,19 +8,35 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vaultext_worker.config import ModelSettings
-from vaultext_worker.models.nms import box_iou, nms
+from vaultext_worker.models.nms import nms
 from vaultext_worker.models.yolo import YoloOnnx, choose_providers
 from vaultext_worker.runtime.decode import decode_recording
 
 from .conftest import LONG
 
 
+def _reference_iou(a: list[float], b: list[float]) -> float:
+    """IoU from its definition, written apart from the production code: overlap area over union area."""
+    overlap_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    overlap_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    overlap = overlap_w * overlap_h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
 def _brute_force_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+    rows = boxes.astype(float).tolist()
     keep: list[int] = []
     for index in sorted(range(len(scores)), key=lambda i: (-scores[i], i)):
-        if all(box_iou(boxes[index], boxes[[k]])[0] <= threshold for k in keep):
+        if all(_reference_iou(rows[index], rows[k]) <= threshold for k in keep):
             keep.append(index)
     return keep
+
+
+def test_reference_iou_on_known_boxes() -> None:
+    assert _reference_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
+    assert _reference_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
+    assert _reference_iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
 
 
 def test_nms_suppresses_overlaps_within_a_class_only() -> None:
@@ -97,8 +113,10 @@ def test_batching_does_not_change_results(detector: Path, long_clip: bytes) -> N
 def test_oversized_frames_are_shrunk_and_boxes_mapped_back(detector: Path, long_clip: bytes) -> None:
     model = YoloOnnx(ModelSettings(path=str(detector), input_size=160))
     decoded = decode_recording(long_clip, mode="keyframes")  # full 320x180 frames, larger than 160
+    assert len(decoded.images) == 5 and decoded.images[0].shape == (180, 320, 3)
     for time, detections in zip(decoded.times, model.predict(decoded.images), strict=True):
         truth = LONG.boxes_at(time)
+        assert sorted(detections.labels) == ["blue", "green", "red"]
         for label, box in zip(detections.labels, detections.boxes, strict=True):
             assert np.abs(box - np.array(truth[label])).max() <= 4
 

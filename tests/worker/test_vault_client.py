@@ -12,16 +12,20 @@ import pytest
 from vaultext_sandbox.vault_standin import ANY_KEY, VaultStandIn
 from vaultext_worker.config import VaultSettings
 from vaultext_worker.runtime.errors import (
+    BadMessageError,
     NotFoundError,
+    PermanentError,
     ShutdownRequested,
     TooLargeError,
     TransientError,
     UnauthorizedError,
 )
 from vaultext_worker.runtime.events import VaultEvent, parse_event
-from vaultext_worker.runtime.vault import VaultClient, api_base
+from vaultext_worker.runtime.origins import api_candidates
+from vaultext_worker.runtime.vault import VaultClient
 
 from .messages import encoded, vault_event
+from .spy_server import SpyServer
 
 KEY = "youruser/1630643550_6-967003_highway 4_200-200-400-400_24_769.mp4"
 BODY = bytes(range(256)) * 400
@@ -44,17 +48,25 @@ def event(key: str = KEY, source: str = "storj", **extra: Any) -> VaultEvent:
     return parse_event(encoded(vault_event(key, source=source, **extra)))
 
 
-@pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/"])
-def test_base_url_is_normalised(suffix: str) -> None:
-    assert api_base(f"http://127.0.0.1:8081{suffix}") == "http://127.0.0.1:8081/api"
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_api_candidates_as_given_first(suffix: str) -> None:
+    assert api_candidates(f"http://v:8081{suffix}") == ("http://v:8081", "http://v:8081/api")
+    assert api_candidates(f"http://v:8081/api{suffix}") == ("http://v:8081/api", "http://v:8081")
 
 
-@pytest.mark.parametrize("with_api", [True, False])
-def test_download_with_and_without_api_suffix(vault: VaultStandIn, with_api: bool) -> None:
-    vault.put("storj", KEY, BODY)
-    url = vault.url if with_api else vault.url.removesuffix("/api")
-    assert client(vault, url).download(event()) == BODY
-    assert vault.downloads(KEY) == 1
+@pytest.mark.parametrize("served_at", ["/api", ""])
+@pytest.mark.parametrize("configured", ["/api", "", "/api/"])
+def test_download_with_and_without_api_suffix(served_at: str, configured: str) -> None:
+    with VaultStandIn(api_prefix=served_at) as vault:
+        vault.put("storj", KEY, BODY)
+        url = f"http://127.0.0.1:{vault.port}{configured}"
+        vault_client = client(vault, url)
+        assert vault_client.download(event()) == BODY
+        first = len(vault.requests)
+        assert first == (1 if configured.rstrip("/") == served_at else 2)  # as given, then the other layout
+        assert vault_client.download(event()) == BODY
+        assert len(vault.requests) == first + 1  # the working layout was remembered
+        assert vault.downloads(KEY) == 2
 
 
 def test_gzip_bodies_are_undone(vault: VaultStandIn) -> None:
@@ -88,6 +100,46 @@ def test_signed_url_in_the_event_is_used_directly(vault: VaultStandIn) -> None:
         anonymous.download(parse_event(encoded(tampered)))
 
 
+def test_the_web_front_end_page_is_not_taken_for_the_api() -> None:
+    with VaultStandIn(web_front_end=True) as vault:
+        vault.put("storj", KEY, BODY)
+        at_root = client(vault, f"http://127.0.0.1:{vault.port}")  # the web app's host, API under /api
+        assert at_root.download(event()) == BODY
+        assert at_root.download(event()) == BODY
+        # the page, then the API twice: the layout that answered as the API was remembered
+        assert [r.path for r in vault.requests] == ["/storage/blob", "/api/storage/blob", "/api/storage/blob"]
+
+
+def test_a_url_that_leads_to_no_api_holds_instead_of_dead_lettering() -> None:
+    with SpyServer(body=b"<!doctype html><p>some web app</p>", content_type="text/html") as web:
+        settings = VaultSettings(api_url=web.url, access_key="ak", secret_key="sk", attempts=1)
+        with pytest.raises(TransientError, match="web page, not the Vault API"):
+            VaultClient(settings).download(event())
+        assert [seen.path for seen in web.seen] == ["/storage/blob", "/api/storage/blob"]
+
+
+def test_an_expired_signed_url_is_refreshed_through_vault(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.expire_signed_urls_after(-60)
+    expired = client(vault).signed_url(event())
+    vault.expire_signed_urls_after(3600)
+    raw = vault_event(KEY)
+    raw["payload"]["signedUrl"] = expired
+    assert client(vault).download(parse_event(encoded(raw))) == BODY
+    assert [(r.path.split("?")[0].split("/")[1], r.status) for r in vault.requests] == [
+        ("api", 200), ("signed", 403), ("api", 200), ("signed", 200)
+    ]  # fmt: skip
+
+
+def test_an_expired_signed_url_without_a_provider_is_refused(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.expire_signed_urls_after(-60)
+    raw = vault_event(KEY, source="")
+    raw["payload"]["signedUrl"] = client(vault).signed_url(event())
+    with pytest.raises(UnauthorizedError, match="AccessDenied: Request has expired"):
+        client(vault).download(parse_event(encoded(raw)))
+
+
 def test_storage_override_in_the_event(vault: VaultStandIn) -> None:
     vault.add_account("other-ak", "other-sk")
     vault.put("storj", KEY, BODY)
@@ -111,6 +163,7 @@ def test_missing_recording_is_permanent(vault: VaultStandIn) -> None:
     vault.put("storj", KEY, BODY)
     with pytest.raises(NotFoundError, match="404"):
         client(vault).download(event(key="youruser/absent.mp4"))
+    assert len(vault.requests) == 1  # Vault's own JSON 404: the other layout is not tried
     with pytest.raises(NotFoundError):
         client(vault).download(event(source="other-provider"))
 
@@ -175,3 +228,19 @@ def test_standin_signed_endpoint_answers_json(vault: VaultStandIn) -> None:
     with urllib.request.urlopen(request) as answer:
         body = json.loads(answer.read())
     assert body["data"].startswith(f"http://127.0.0.1:{vault.port}/signed/")
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/recording.mp4", "file:///etc/passwd", "not a url"])
+def test_a_signed_url_that_is_not_http_is_a_bad_message_not_an_outage(vault: VaultStandIn, url: str) -> None:
+    raw = vault_event(KEY, source="")
+    raw["payload"]["signedUrl"] = url
+    with pytest.raises(BadMessageError, match="signedUrl"):
+        client(vault).download(parse_event(encoded(raw)))
+
+
+def test_a_redirect_to_another_scheme_is_permanent(vault: VaultStandIn) -> None:
+    vault.put("storj", KEY, BODY)
+    vault.redirect(KEY, "ftp://127.0.0.1/recording.mp4")
+    with pytest.raises(PermanentError, match="cannot request") as raised:
+        client(vault).download(event())
+    assert not isinstance(raised.value, TransientError)

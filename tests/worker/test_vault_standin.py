@@ -24,12 +24,13 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]
 
 
 def test_cli_serves_a_directory_of_recordings(tmp_path: Path) -> None:
+    root = tmp_path / "recordings"
     key = "youruser/1630643550_6-967003_front door_200-200-400-400_24_769.mp4"
-    (tmp_path / "minio" / "youruser").mkdir(parents=True)
-    (tmp_path / "minio" / key).write_bytes(b"\x00mp4 bytes" * 100)
+    (root / "minio" / "youruser").mkdir(parents=True)
+    (root / "minio" / key).write_bytes(b"\x00mp4 bytes" * 100)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "vaultext_sandbox", "vault", "--port", str(port), "--recordings", str(tmp_path),
+        [sys.executable, "-m", "vaultext_sandbox", "vault", "--port", str(port), "--recordings", str(root),
          "--access-key", "ak", "--secret-key", "sk"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -51,6 +52,15 @@ def test_cli_serves_a_directory_of_recordings(tmp_path: Path) -> None:
         signed = json.loads(body)["data"]
         status, body, _ = _get(signed, {})
         assert status == 200 and body == b"\x00mp4 bytes" * 100
+        later = "youruser/1630643999_6-967003_front door_200-200-400-400_24_769.mp4"
+        (root / "minio" / later).write_bytes(b"recorded after the start")  # an agent uploads meanwhile
+        status, body, _ = _get(f"http://127.0.0.1:{port}/api/storage/blob", headers | {
+            "X-Kerberos-Storage-FileName": later, "Accept-Encoding": "identity"})  # fmt: skip
+        assert status == 200 and body == b"recorded after the start"
+        (tmp_path / "secret.txt").write_bytes(b"outside the folder")
+        status, body, _ = _get(f"http://127.0.0.1:{port}/api/storage/blob", headers | {
+            "X-Kerberos-Storage-FileName": "../../secret.txt"})  # fmt: skip
+        assert status == 404 and b"outside" not in body
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(10)

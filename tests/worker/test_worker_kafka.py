@@ -17,6 +17,7 @@ from vaultext_sandbox.vault_standin import VaultStandIn
 
 from .kafka_worker import WorkerProcess, produce, wait_for
 from .messages import encoded, vault_event
+from .spy_server import SpyServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 SIZES = [(320, 180), (480, 270), (640, 360), (270, 480)]
@@ -106,39 +107,41 @@ def test_bad_inputs_go_to_the_dead_letter_topic_and_processing_goes_on(
     vault.put("storj", "notvideo.mp4", b"<html>this is not a video</html>" * 50)
     vault.put("storj", "truncated.mp4", good[: len(good) // 3])
     vault.put("storj", "empty.mp4", b"")
-    vault.put("storj", "hangs.mp4", good)
-    vault.delay("hangs.mp4", 60)
     wrong = {"storage_access_key": "intruder", "storage_secret": "guess"}
+    spy = SpyServer()
+    hostile = {"storage_uri": f"{spy.url}/api"}  # wants the configured keys sent to a host of its choosing
     messages = [
         encoded(vault_event("good/first.mp4")),
         b'{"date": 1630643550, "payload": {"key": ',
         encoded({**vault_event("x"), "payload": {"fileSize": 10, "metadata": {}}}),
         encoded(vault_event("youruser/does-not-exist.mp4")),
         encoded(vault_event("good/first.mp4", data=wrong)),
+        encoded(vault_event("good/first.mp4", data=hostile)),
         encoded(vault_event("notvideo.mp4")),
         encoded(vault_event("truncated.mp4")),
         encoded(vault_event("empty.mp4")),
         encoded(vault_event("good/first.mp4", file_size=2 * 1024**3)),
-        encoded(vault_event("hangs.mp4")),
         encoded(vault_event("flaky.mp4")),
         encoded(vault_event("good/last.mp4")),
     ]
     produce(worker.bootstrap, worker.topic, messages)
-    worker.start()
-    results = worker.results(3, timeout_s=90)
+    with spy:
+        worker.start()
+        results = worker.results(3, timeout_s=90)
+        assert spy.seen == []
     assert [r["payload"]["key"] for r in results] == ["good/first.mp4", "flaky.mp4", "good/last.mp4"], worker.log()
     dead = worker.dead_letters(9, timeout_s=30)
     assert [d["reason"] for d in dead] == [
-        "bad-message", "bad-message", "not-found", "unauthorized", "bad-video", "bad-video", "bad-video",
-        "too-large", "transient",
+        "bad-message", "bad-message", "not-found", "unauthorized", "untrusted-location", "bad-video", "bad-video",
+        "bad-video", "too-large",
     ]  # fmt: skip
     assert dead[0]["raw"] == messages[1].decode()
     assert "payload.key" in dead[1]["detail"]
     assert dead[3]["message"]["payload"]["key"] == "good/first.mp4"
     assert "guess" not in json.dumps(dead[3]) and "intruder" not in json.dumps(dead[3])
-    assert "empty" in dead[6]["detail"]
-    assert "2147483648" in dead[7]["detail"]
-    assert "gave up after 2 attempts" in dead[8]["detail"]
+    assert dead[4]["message"]["data"]["storage_uri"] == hostile["storage_uri"]
+    assert "empty" in dead[7]["detail"]
+    assert "2147483648" in dead[8]["detail"]
     wait_for(lambda: worker.lag() == 0, 30, "lag 0")
     metrics = worker.get("/metrics")[1]
     assert 'vaultext_recordings_total{outcome="dead_letter"} 9.0' in metrics

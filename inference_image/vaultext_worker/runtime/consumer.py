@@ -1,8 +1,12 @@
-"""The consume loop: at-least-once, one recording at a time, nothing dropped.
+"""The consume loop: at-least-once, one recording at a time, nothing dropped, no partition stuck.
 
-poll → parse → download → decode → predict → produce the result (or the dead-letter record) → wait for the
-broker's acknowledgement → commit that message's offset. A crash anywhere before the commit means the
-recording is processed again; SIGTERM stops fetching, finishes the recording in hand, commits and exits.
+poll → count the delivery → parse → download → decode → predict → produce the result (or the dead-letter
+record) → wait for the broker's acknowledgement → commit that message's offset. A crash anywhere before the
+commit means the recording is processed again; a message whose deliveries keep killing the worker is
+dead-lettered as `poison` (deliveries.py). While Vault fails transiently the message is held, consumption
+paused and /readyz not ready, until Vault answers: nothing is dead-lettered for an outage. When the broker
+will not acknowledge a record after the bounded attempts the worker stops, uncommitted, and exits non-zero.
+SIGTERM stops fetching, finishes the recording in hand, commits and exits.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from vaultext_worker.config import KafkaSettings
-from vaultext_worker.runtime.errors import ShutdownRequested, WorkerError
+from vaultext_worker.runtime.deliveries import DeliveryCounter
+from vaultext_worker.runtime.errors import ShutdownRequested, TransientError, WorkerError
 from vaultext_worker.runtime.events import VaultEvent, dead_letter_message, parse_event, result_message
 from vaultext_worker.runtime.health import Health, Metrics
 from vaultext_worker.runtime.pipeline import Analyser
@@ -29,6 +34,10 @@ _PUBLISH_RETRY_S = 2.0
 
 class DeliveryError(Exception):
     """The broker did not acknowledge a produced record."""
+
+
+class PublishFailed(Exception):
+    """The broker refused or never acknowledged a record through every attempt: stop, leave it uncommitted."""
 
 
 def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -55,7 +64,7 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
-        "message.timeout.ms": 30_000,
+        "message.timeout.ms": settings.publish_timeout_ms,
         "client.id": f"vaultext-worker-{socket.gethostname()}",
     }
 
@@ -69,6 +78,7 @@ class Worker:
         metrics: Metrics,
         health: Health,
         stopping: threading.Event,
+        vault_backoff_s: tuple[float, float] = (1.0, 30.0),
     ) -> None:
         self.settings = settings
         self.analyser = analyser
@@ -76,9 +86,11 @@ class Worker:
         self.metrics = metrics
         self.health = health
         self.stopping = stopping
+        self.vault_backoff_s = vault_backoff_s  # first and longest wait while Vault is unavailable
         self.worker_id = socket.gethostname()
         self.consumer = Consumer(consumer_config(settings), logger=log)
         self.producer = Producer(producer_config(settings), logger=log)
+        self.deliveries = DeliveryCounter(self.consumer)
 
     def run(self) -> None:
         """Consume until `stopping` is set; then close the consumer (leaving the group at once)."""
@@ -110,19 +122,45 @@ class Worker:
         """Process one message and commit it once its result or dead-letter record is acknowledged."""
         self.metrics.in_flight.inc()
         started = time.perf_counter()
+        count = self.deliveries.begin(message)
         try:
             try:
-                record, topic, outcome = self._process(message)
-            except ShutdownRequested as stop:
-                log.info("%s; offset %d stays uncommitted", stop, message.offset() or 0)
-                return
-            if not self._publish(topic, record, message):
+                if count > self.settings.max_deliveries:
+                    detail = f"delivered {count - 1} times and the worker never finished it (killed, out of memory?)"
+                    record, topic, outcome = self._dead_letter(message.value(), "poison", detail, message, count - 1)
+                else:
+                    record, topic, outcome = self._process_holding(message)
+                self._publish(topic, record, message)
+            except (ShutdownRequested, PublishFailed) as stop:
+                log.warning("%s; offset %d stays uncommitted", stop, message.offset() or 0)
+                self.deliveries.give_back(message, count)
+                if isinstance(stop, PublishFailed):
+                    raise
                 return
             self._commit(message)
             self.metrics.recordings.labels(outcome=outcome).inc()
             self.metrics.observe_stage("message", time.perf_counter() - started)
         finally:
             self.metrics.in_flight.dec()
+
+    def _process_holding(self, message: Message) -> tuple[bytes, str, str]:
+        """Process; while Vault fails transiently keep the message, pause consumption and retry with backoff."""
+        wait, longest = self.vault_backoff_s
+        try:
+            while True:
+                try:
+                    return self._process(message)
+                except TransientError as error:
+                    self.metrics.errors.labels(reason=error.reason).inc()
+                    if not self.health.paused:
+                        log.warning("Vault unavailable (%s): pausing consumption, holding offset %d", error,
+                                    message.offset() or 0)  # fmt: skip
+                    self._pause(f"Vault unavailable: {error.message}")
+                    if self._idle(wait):
+                        raise ShutdownRequested("stopping while Vault is unavailable") from error
+                    wait = min(wait * 2, longest)
+        finally:
+            self._resume()
 
     def _process(self, message: Message) -> tuple[bytes, str, str]:
         value = message.value()
@@ -131,47 +169,85 @@ class Worker:
             data = self.analyser.process(event, self.download)
             self.metrics.frames.inc(len(data["frameTimes"]))
             log.info("%s: %d frames, %s", event.key, len(data["frameTimes"]), data["counts"] or "nothing found")
-            return result_message(event, data), self.settings.output_topic, "processed"
+            record = result_message(event, data)
+            if len(record) > self.settings.max_record_bytes:
+                detail = f"the result has {len(record)} bytes, above VAULTEXT_MAX_RECORD_BYTES"
+                return self._dead_letter(value, "result-too-large", detail, message)
+            return record, self.settings.output_topic, "processed"
+        except (TransientError, ShutdownRequested):
+            raise
         except WorkerError as error:
             return self._dead_letter(value, error.reason, error.message, message)
-        except ShutdownRequested:
-            raise
         except Exception as error:
             # a bug or a model failure: keep the message (dead-letter topic) and go on with the next one
             log.exception("unexpected failure on offset %d", message.offset() or 0)
             return self._dead_letter(value, "internal-error", f"{type(error).__name__}: {error}", message)
 
-    def _dead_letter(self, value: bytes | None, reason: str, detail: str, message: Message) -> tuple[bytes, str, str]:
+    def _dead_letter(
+        self, value: bytes | None, reason: str, detail: str, message: Message, attempts: int = 1
+    ) -> tuple[bytes, str, str]:
         log.warning("dead-letter (%s) offset %d: %s", reason, message.offset() or 0, detail)
         self.metrics.errors.labels(reason=reason).inc()
-        record = dead_letter_message(value, reason, detail, 1, self.worker_id)
+        record = dead_letter_message(value, reason, detail, attempts, self.worker_id, self.settings.max_record_bytes)
         return record, self.settings.dead_letter_topic, "dead_letter"
 
-    def _publish(self, topic: str, record: bytes, source: Message) -> bool:
-        """Produce and wait for the acknowledgement; retry while the broker is away. False: stopping first."""
+    def _pause(self, why: str) -> None:
+        self.health.paused = why
+        self.metrics.vault_unavailable.set(1)
+        self.consumer.pause(self.consumer.assignment())
+
+    def _resume(self) -> None:
+        if self.health.paused:
+            self.consumer.resume(self.consumer.assignment())
+            self.health.paused = ""
+            self.metrics.vault_unavailable.set(0)
+            log.info("Vault answers again: consuming")
+
+    def _idle(self, seconds: float) -> bool:
+        """Wait while paused, polling so the group keeps the worker; True when stopping. A message that arrives
+        anyway (a partition assigned meanwhile) is put back for later."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stopping.is_set():
+                return True
+            self.consumer.pause(self.consumer.assignment())  # also partitions assigned meanwhile
+            stray = self.consumer.poll(min(left, 1.0))
+            self.health.beat()
+            if stray is not None and stray.error() is None:
+                position = TopicPartition(stray.topic() or "", stray.partition() or 0, stray.offset() or 0)
+                self.consumer.seek(position)
+                self.consumer.pause([position])
+        return self.stopping.is_set()
+
+    def _publish(self, topic: str, record: bytes, source: Message) -> None:
+        """Produce and wait for the acknowledgement, `publish_attempts` times at most; not ready meanwhile."""
         origin = f"{source.topic()}/{source.partition()}/{source.offset()}"
         headers: list[tuple[str, str | bytes | None]] = [("vaultext-source", origin.encode())]
-        while True:
+        attempts = self.settings.publish_attempts
+        for attempt in range(1, attempts + 1):
             try:
                 self._produce_acknowledged(topic, record, headers)
-                return True
+                self.health.ready = True
+                return
             except (KafkaException, BufferError, DeliveryError) as error:
                 self.metrics.errors.labels(reason="publish").inc()
-                log.warning("publishing to %s failed (%s); retrying", topic, error)
-                if self.stopping.wait(_PUBLISH_RETRY_S):
-                    log.warning("stopping before %s was published; the offset stays uncommitted", topic)
-                    return False
+                self.health.ready = False
+                log.warning("publishing to %s failed (attempt %d of %d): %s", topic, attempt, attempts, error)
+                if attempt < attempts and self.stopping.wait(_PUBLISH_RETRY_S):
+                    raise ShutdownRequested(f"stopping before {topic} acknowledged the record") from error
+        raise PublishFailed(f"{topic} did not acknowledge the record in {attempts} attempts")
 
     def _produce_acknowledged(self, topic: str, record: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
         outcome: list[KafkaError | None] = []
         self.producer.produce(topic, record, headers=headers, on_delivery=lambda error, _msg: outcome.append(error))
-        self.producer.flush(30)
+        self.producer.flush(self.settings.publish_timeout_ms / 1000 + 5)
         if not outcome or outcome[0] is not None:
-            raise DeliveryError(str(outcome[0]) if outcome else "no acknowledgement within 30 s")
+            raise DeliveryError(str(outcome[0]) if outcome else "no acknowledgement")
 
     def _commit(self, message: Message) -> None:
         try:
             self.consumer.commit(message=message, asynchronous=False)
+            self.deliveries.finished(message)
         except KafkaException as error:
             # e.g. the partition moved to another replica meanwhile: it will deliver the message again
             self.metrics.errors.labels(reason="commit").inc()
@@ -180,6 +256,8 @@ class Worker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[Any]) -> None:
         log.info("assigned %s", [f"{p.topic}/{p.partition}" for p in partitions])
+        self.deliveries.forget()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[Any]) -> None:
         log.info("revoked %s", [f"{p.topic}/{p.partition}" for p in partitions])
+        self.deliveries.forget()

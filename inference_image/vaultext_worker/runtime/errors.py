@@ -5,9 +5,12 @@ WorkerError
 │   ├── BadMessageError     not JSON, or a required field is missing
 │   ├── NotFoundError       Vault answered 404
 │   ├── UnauthorizedError   Vault answered 401/403
+│   ├── UntrustedLocationError  the event names a Vault the configured keys must not go to
+│   ├── UnreachableLocationError  a place only the event names keeps failing (after the bounded retries)
 │   ├── TooLargeError       announced or actual size above the cap
 │   └── BadVideoError       empty, truncated or not a video
-└── TransientError      Vault 5xx, time-outs, connection errors: retried with backoff, then dead-lettered
+└── TransientError      Vault 5xx, time-outs, connection errors: retried with backoff; never dead-lettered (the
+                        consumer holds the message, pauses and retries until Vault answers)
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ class NotFoundError(PermanentError):
 
 class UnauthorizedError(PermanentError):
     reason = "unauthorized"
+
+
+class UntrustedLocationError(PermanentError):
+    reason = "untrusted-location"
+
+
+class UnreachableLocationError(PermanentError):
+    reason = "unreachable-location"
 
 
 class TooLargeError(PermanentError):

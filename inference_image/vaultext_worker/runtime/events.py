@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,17 +91,20 @@ def result_message(event: VaultEvent, data: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode()
 
 
-def dead_letter_message(value: bytes | None, reason: str, detail: str, attempts: int, worker: str) -> bytes:
-    """The original message (credentials removed when it parses) with why it can never succeed."""
+def dead_letter_message(
+    value: bytes | None, reason: str, detail: str, attempts: int, worker: str, max_bytes: int = 1_000_000
+) -> bytes:
+    """The original message (credentials removed when it parses) with why it can never succeed. A record that
+    would exceed `max_bytes` carries the original's size, SHA-256 and as much of its start as fits instead."""
     original: Any
     try:
         original = without_credentials(json.loads(value)) if value else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         original = None
     record: dict[str, Any] = {
         "schema": "vaultext.dead-letter/v1",
         "reason": reason,
-        "detail": detail,
+        "detail": detail[:2000],
         "attempts": attempts,
         "worker": worker,
     }
@@ -108,4 +112,25 @@ def dead_letter_message(value: bytes | None, reason: str, detail: str, attempts:
         record["message"] = original
     else:
         record["raw"] = (value or b"").decode("utf-8", errors="replace")
+    encoded = json.dumps(record, separators=(",", ":")).encode()
+    if len(encoded) <= max_bytes:
+        return encoded
+    return _truncated(record, value or b"", max_bytes)
+
+
+def _truncated(record: dict[str, Any], value: bytes, max_bytes: int) -> bytes:
+    """The record with `truncated` in place of the original: its size, SHA-256 and a head that fits. A head is
+    kept only for a message that did not parse (a fragment of a parsed one could carry credentials)."""
+    unparsed = "raw" in record
+    record = {k: v for k, v in record.items() if k not in ("message", "raw")}
+    record["truncated"] = {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()}
+    head = value.decode("utf-8", errors="replace") if unparsed else ""
+    length = min(len(head), max_bytes)
+    while length > 0:
+        record["truncated"]["head"] = head[:length]
+        encoded = json.dumps(record, separators=(",", ":")).encode()
+        if len(encoded) <= max_bytes:
+            return encoded
+        length //= 2  # JSON escaping can grow a character to 12 bytes
+    record["truncated"].pop("head", None)
     return json.dumps(record, separators=(",", ":")).encode()

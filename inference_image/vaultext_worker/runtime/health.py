@@ -23,17 +23,22 @@ class Metrics:
             "vaultext_stage_seconds", "Time per stage", ["stage"], buckets=STAGE_BUCKETS, registry=self.registry
         )
         self.in_flight = Gauge("vaultext_in_flight", "Recordings being processed", registry=self.registry)
+        self.vault_unavailable = Gauge(
+            "vaultext_vault_unavailable", "1 while consumption is paused because Vault fails", registry=self.registry
+        )
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)
 
 
 class Health:
-    """Live while the consume loop keeps turning; ready once the model is loaded and the consumer subscribed."""
+    """Live while the consume loop keeps turning; ready once the model is loaded and the consumer subscribed, and
+    not while consumption is paused (`paused` says why) or after the worker gave up."""
 
     def __init__(self, stall_after_s: float) -> None:
         self.stall_after_s = stall_after_s
         self.ready = False
+        self.paused = ""
         self.failed = ""
         self._beat = time.monotonic()
 
@@ -80,8 +85,9 @@ def _handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
                 live, why = health.live()
                 self._send(200 if live else 503, why.encode(), "text/plain")
             elif self.path == "/readyz":
-                ready = health.ready and health.live()[0]
-                self._send(200 if ready else 503, b"ready" if ready else b"not ready", "text/plain")
+                ready = health.ready and not health.paused and health.live()[0]
+                why = "ready" if ready else f"not ready: {health.paused or health.failed or 'starting or stopping'}"
+                self._send(200 if ready else 503, why.encode(), "text/plain")
             else:
                 self._send(404, b"not found", "text/plain")
 

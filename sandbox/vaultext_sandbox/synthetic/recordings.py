@@ -1,4 +1,5 @@
-"""Synthetic camera recordings: moving coloured rectangles over a static grey texture, H.264 in mp4.
+"""Synthetic camera recordings: moving coloured rectangles over a static grey texture, H.264 or H.265 in mp4,
+plain or fragmented (`moof` fragments after an empty `moov`, as Kerberos agents write them).
 
 The ground truth (each shape's box at any time) is known, so detections can be checked in source pixels.
 Colours are pure red, green and blue on a grey background: the hand-built detector keys on exactly that.
@@ -44,6 +45,8 @@ class RecordingSpec:
     gop_seconds: float = 2.0
     seed: int = 0
     noise: int = 0  # amplitude of per-frame sensor noise: raises the bitrate towards a real camera's
+    codec: str = "h264"  # or "hevc"
+    fragmented: bool = False
 
     def shapes(self) -> list[Shape]:
         """Three shapes, one per colour, each moving inside its own horizontal band: they never overlap and
@@ -72,6 +75,8 @@ class RecordingSpec:
 
     def key(self) -> str:
         text = f"v2-{self.width}x{self.height}-{self.seconds}-{self.fps}-{self.gop_seconds}-{self.seed}-{self.noise}"
+        if self.codec != "h264" or self.fragmented:
+            text += f"-{self.codec}-{'fragmented' if self.fragmented else 'plain'}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -82,18 +87,26 @@ def _background(width: int, height: int, seed: int) -> NDArray[np.uint8]:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
+ENCODERS = {"h264": ("libx264", "x264-params"), "hevc": ("libx265", "x265-params")}
+
+
 def render(spec: RecordingSpec) -> bytes:
-    """Encode the recording to mp4 bytes (H.264, yuv420p, a keyframe every `gop_seconds`, no scene-cut keys)."""
+    """Encode the recording to mp4 bytes (yuv420p, a keyframe every `gop_seconds`, no scene-cut keys)."""
     background = _background(spec.width, spec.height, spec.seed)
     shapes = spec.shapes()
     gop = max(1, round(spec.fps * spec.gop_seconds))
     rng = np.random.default_rng(spec.seed + 2000)
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=spec.fps)
+    encoder, params = ENCODERS[spec.codec]
+    options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if spec.fragmented else {}
+    with av.open(buffer, mode="w", format="mp4", options=options) as container:
+        stream = container.add_stream(encoder, rate=spec.fps)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, spec.fps)
-        stream.options = {"preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
+        settings = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"
+        if spec.codec == "hevc":
+            settings += ":log-level=error"
+        stream.options = {"preset": "veryfast", params: settings}
         for index in range(round(spec.seconds * spec.fps)):
             picture = background.copy()
             if spec.noise:

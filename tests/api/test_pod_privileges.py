@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from vaultext_operator.api import VaultExtensionSpec
 from vaultext_operator.api.pod_template import POD_PRIVILEGES, PRIVILEGE_CHECKS, privilege_message
-from vaultext_operator.builders import ExtensionRef
+from vaultext_operator.builders import ExtensionRef, build_deployment
 from vaultext_operator.builders.security import forbidden_privileges
 from vaultext_operator.reconcile import check_inputs
 from vaultext_operator.settings import OperatorSettings
@@ -78,3 +78,12 @@ def test_reconcile_blocks_a_forbidden_pod_template_before_touching_the_cluster()
     blocker = check_inputs(spec, ExtensionRef("yolo", "ml", "uid"), OperatorSettings())
     assert blocker is not None and blocker.reason == "PodTemplateForbidden"
     assert "hostNamespaces" in blocker.message and "ALLOWED_POD_PRIVILEGES" in blocker.message
+
+
+def test_a_granted_privileged_container_is_valid() -> None:
+    """`privileged: true` beside our `allowPrivilegeEscalation: false` is a pod the apiserver refuses."""
+    spec = VaultExtensionSpec.model_validate(overlay_spec(PRIVILEGE_VARIANTS["privileged"][0], ["privileged"]))
+    pod = build_deployment(spec, ExtensionRef("yolo", "ml", "uid"), OperatorSettings(), 1)["spec"]["template"]["spec"]
+    context = pod["containers"][0]["securityContext"]
+    assert context["privileged"] is True and "allowPrivilegeEscalation" not in context
+    assert context["capabilities"] == {"drop": ["ALL"]}

@@ -40,11 +40,18 @@ def harden_containers(pod: dict[str, Any]) -> dict[str, Any]:
     for field in ("containers", "initContainers"):
         if field in pod:
             hardened[field] = [
-                {**container, "securityContext": merge_overlay(restricted_container_context(),
-                                                               container.get("securityContext") or {})}
+                {**container, "securityContext": _restricted_under(container.get("securityContext") or {})}
                 for container in pod[field]
-            ]  # fmt: skip
+            ]
     return hardened
+
+
+def _restricted_under(own: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = merge_overlay(restricted_container_context(), own)
+    if context.get("privileged") and context.get("allowPrivilegeEscalation") is False:
+        # A privileged container can always escalate; the apiserver refuses `false` beside `privileged: true`.
+        del context["allowPrivilegeEscalation"]
+    return context
 
 
 def forbidden_privileges(spec: VaultExtensionSpec, settings: OperatorSettings) -> list[str]:

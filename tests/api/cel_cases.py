@@ -45,9 +45,15 @@ PRIVILEGE_VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"containers": [{"name": "worker", "securityContext": {"runAsUser": 0}}]},
         {"initContainers": [{"name": "setup", "image": "busybox", "securityContext": {"runAsNonRoot": False}}]},
     ],
-    "unconfinedSeccomp": [
+    "unconfined": [
         {"securityContext": {"seccompProfile": {"type": "Unconfined"}}},
         {"containers": [{"name": "worker", "securityContext": {"seccompProfile": {"type": "Unconfined"}}}]},
+        {"securityContext": {"appArmorProfile": {"type": "Unconfined"}}},
+        {"initContainers": [{"name": "setup", "image": "busybox",
+                             "securityContext": {"appArmorProfile": {"type": "Unconfined"}}}]},
+        {"containers": [{"name": "worker", "securityContext": {"seLinuxOptions": {"type": "spc_t"}}}]},
+        {"securityContext": {"seLinuxOptions": {"user": "system_u"}}},
+        {"containers": [{"name": "worker", "securityContext": {"procMount": "Unmasked"}}]},
     ],
     "serviceAccount": [
         {"serviceAccountName": "default"},
@@ -55,8 +61,16 @@ PRIVILEGE_VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"automountServiceAccountToken": True},
     ],
 }
+# Pod annotations that need a privilege; the spec of these overlays is empty.
+PRIVILEGED_ANNOTATIONS: dict[str, dict[str, str]] = {
+    "unconfined": {"container.apparmor.security.beta.kubernetes.io/worker": "unconfined"},
+}
 # Overlays that look close to a privilege but use none.
 HARMLESS_OVERLAYS: list[dict[str, Any]] = [
+    {"securityContext": {"seLinuxOptions": {"type": "container_t", "level": "s0:c1,c2"},
+                         "appArmorProfile": {"type": "RuntimeDefault"}}},
+    {"containers": [{"name": "worker", "securityContext": {"procMount": "Default",
+                                                           "seLinuxOptions": {"type": "", "user": ""}}}]},
     {"containers": [{"name": "worker", "securityContext": {"privileged": False, "allowPrivilegeEscalation": False}}]},
     {"containers": [{"name": "worker", "securityContext": {"capabilities": {"drop": ["ALL", "NET_RAW"]}}}]},
     {"containers": [{"name": "worker", "ports": [{"containerPort": 9090, "hostPort": 0}]}]},
@@ -66,9 +80,13 @@ HARMLESS_OVERLAYS: list[dict[str, Any]] = [
 ]
 
 
-def overlay_spec(pod_spec: dict[str, Any], privileges: list[str] | None = None) -> dict[str, Any]:
+def overlay_spec(
+    pod_spec: dict[str, Any], privileges: list[str] | None = None, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A VaultExtension spec whose podTemplate.spec is `pod_spec`."""
     overlay: dict[str, Any] = {"spec": pod_spec}
+    if annotations is not None:
+        overlay["metadata"] = {"annotations": annotations}
     if privileges is not None:
         overlay["privileges"] = privileges
     return {"image": "x", "podTemplate": overlay}

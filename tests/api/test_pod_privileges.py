@@ -14,7 +14,7 @@ from vaultext_operator.builders.security import forbidden_privileges
 from vaultext_operator.reconcile import check_inputs
 from vaultext_operator.settings import OperatorSettings
 
-from .cel_cases import HARMLESS_OVERLAYS, PRIVILEGE_VARIANTS, overlay_spec
+from .cel_cases import HARMLESS_OVERLAYS, PRIVILEGE_VARIANTS, PRIVILEGED_ANNOTATIONS, overlay_spec
 
 MESSAGES = {check.name: privilege_message(check) for check in PRIVILEGE_CHECKS}
 VARIANTS = [(name, pod) for name, pods in PRIVILEGE_VARIANTS.items() for pod in pods]
@@ -40,6 +40,19 @@ def test_a_privilege_must_be_asked_for(privilege: str, pod: dict[str, Any]) -> N
 def test_harmless_overlays_need_no_privilege(pod: dict[str, Any]) -> None:
     spec = VaultExtensionSpec.model_validate(overlay_spec(pod))
     assert spec.pod_template is not None and spec.pod_template.privileges_used() == set()
+
+
+@pytest.mark.parametrize("privilege", list(PRIVILEGED_ANNOTATIONS))
+def test_a_pod_annotation_can_need_a_privilege(privilege: str) -> None:
+    annotations = PRIVILEGED_ANNOTATIONS[privilege]
+    with pytest.raises(ValidationError) as refused:
+        VaultExtensionSpec.model_validate(overlay_spec({}, annotations=annotations))
+    assert MESSAGES[privilege] in str(refused.value)
+    asked = VaultExtensionSpec.model_validate(overlay_spec({}, [privilege], annotations))
+    assert asked.pod_template is not None and asked.pod_template.privileges_used() == {privilege}
+    default = dict.fromkeys(annotations, "runtime/default")
+    harmless = VaultExtensionSpec.model_validate(overlay_spec({}, annotations=default))
+    assert harmless.pod_template is not None and harmless.pod_template.privileges_used() == set()
 
 
 def test_unknown_pod_spec_fields_are_kept_and_privileges_left_out_of_the_pod() -> None:

@@ -9,7 +9,7 @@ import yaml
 
 from vaultext_sandbox import Kube
 
-from ..api.cel_cases import HARMLESS_OVERLAYS, PRIVILEGE_VARIANTS, REFUSED, overlay_spec
+from ..api.cel_cases import HARMLESS_OVERLAYS, PRIVILEGE_VARIANTS, PRIVILEGED_ANNOTATIONS, REFUSED, overlay_spec
 
 VARIANTS = [(name, pod) for name, pods in PRIVILEGE_VARIANTS.items() for pod in pods]
 
@@ -37,6 +37,17 @@ def test_apiserver_wants_each_privilege_asked_for(
     assert code != 0 and f"list `{privilege}` in podTemplate.privileges" in stderr, stderr
     code, stderr = dry_run(kube, namespace, overlay_spec(pod, [privilege]))
     assert code == 0, stderr
+
+
+@pytest.mark.parametrize("privilege", list(PRIVILEGED_ANNOTATIONS))
+def test_apiserver_wants_a_privilege_for_an_annotation(kube: Kube, crd: str, namespace: str, privilege: str) -> None:
+    annotations = PRIVILEGED_ANNOTATIONS[privilege]
+    code, stderr = dry_run(kube, namespace, overlay_spec({}, annotations=annotations))
+    assert code != 0 and f"list `{privilege}` in podTemplate.privileges" in stderr, stderr
+    for spec in (overlay_spec({}, [privilege], annotations),
+                 overlay_spec({}, annotations=dict.fromkeys(annotations, "runtime/default"))):
+        code, stderr = dry_run(kube, namespace, spec)
+        assert code == 0, stderr
 
 
 def test_apiserver_accepts_harmless_overlays_and_explicit_nulls(kube: Kube, crd: str, namespace: str) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonValue
 
-from .common import DNS_LABEL, KEYED_BY_NAME, MAX_LIST, ApiModel, cel_rule, unique_names
+from .common import DNS_LABEL, KEYED_BY_NAME, MAX_LIST, MAX_STRING, ApiModel, cel_rule, unique_names
 
 PodPrivilege = Literal[
     "privileged",
@@ -25,7 +25,7 @@ PodPrivilege = Literal[
     "hostNamespaces",
     "hostPorts",
     "runAsRoot",
-    "unconfinedSeccomp",
+    "unconfined",
     "serviceAccount",
 ]
 POD_PRIVILEGES: tuple[str, ...] = get_args(PodPrivilege)
@@ -40,8 +40,40 @@ class OpenModel(ApiModel):
     model_config = ConfigDict(extra="allow")
 
 
+# SELinux types Pod Security `baseline` accepts; any other (e.g. spc_t) lifts the container's confinement.
+CONFINED_SELINUX_TYPES = ("", "container_t", "container_init_t", "container_kvm_t", "container_engine_t")
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+UNCONFINED_NOTE = "needs privilege `unconfined`"
+Annotations = Annotated[dict[str, Annotated[str, Field(max_length=MAX_STRING)]], Field(max_length=MAX_LIST)]
+
+
 class SeccompProfile(OpenModel):
     type: Literal["RuntimeDefault", "Localhost", "Unconfined"] = Field(description="Seccomp profile type.")
+
+
+class AppArmorProfile(OpenModel):
+    type: Literal["RuntimeDefault", "Localhost", "Unconfined"] = Field(description="AppArmor profile type.")
+
+
+class SELinuxOptions(OpenModel):
+    type: str | None = Field(default=None, max_length=253, description="SELinux type.")
+    user: str | None = Field(default=None, max_length=253, description="SELinux user.")
+    role: str | None = Field(default=None, max_length=253, description="SELinux role.")
+
+
+class Confinement(OpenModel):
+    """The security-context fields that confine a process; lifting any of them needs privilege `unconfined`."""
+
+    seccomp_profile: SeccompProfile | None = Field(default=None, description=f"`Unconfined` {UNCONFINED_NOTE}.")
+    app_armor_profile: AppArmorProfile | None = Field(
+        default=None, description=f"`Unconfined` {UNCONFINED_NOTE}."
+    )
+    se_linux_options: SELinuxOptions | None = Field(
+        default=None,
+        alias="seLinuxOptions",
+        description=f"A user, role or a type other than {', '.join(filter(None, CONFINED_SELINUX_TYPES))} "
+        f"{UNCONFINED_NOTE}.",
+    )
 
 
 class Capabilities(OpenModel):
@@ -49,7 +81,7 @@ class Capabilities(OpenModel):
     drop: list[Capability] | None = Field(default=None, max_length=MAX_LIST, description="Capabilities dropped.")
 
 
-class ContainerSecurityContext(OpenModel):
+class ContainerSecurityContext(Confinement):
     privileged: bool | None = Field(default=None, description="Privileged mode (privilege `privileged`).")
     allow_privilege_escalation: bool | None = Field(
         default=None, description="`true` needs privilege `privilegeEscalation`."
@@ -59,8 +91,8 @@ class ContainerSecurityContext(OpenModel):
     )
     run_as_user: UserId | None = Field(default=None, description="`0` needs privilege `runAsRoot`.")
     run_as_non_root: bool | None = Field(default=None, description="`false` needs privilege `runAsRoot`.")
-    seccomp_profile: SeccompProfile | None = Field(
-        default=None, description="`Unconfined` needs privilege `unconfinedSeccomp`."
+    proc_mount: Literal["Default", "Unmasked"] | None = Field(
+        default=None, description=f"`Unmasked` {UNCONFINED_NOTE}."
     )
 
 
@@ -85,12 +117,9 @@ class VolumeOverlay(OpenModel):
     host_path: dict[str, Any] | None = Field(default=None, description="A hostPath volume needs privilege `hostPath`.")
 
 
-class PodSecurityContextOverlay(OpenModel):
+class PodSecurityContextOverlay(Confinement):
     run_as_user: UserId | None = Field(default=None, description="`0` needs privilege `runAsRoot`.")
     run_as_non_root: bool | None = Field(default=None, description="`false` needs privilege `runAsRoot`.")
-    seccomp_profile: SeccompProfile | None = Field(
-        default=None, description="`Unconfined` needs privilege `unconfinedSeccomp`."
-    )
 
 
 class PodSpecOverlay(OpenModel):
@@ -134,6 +163,16 @@ class PodSpecOverlay(OpenModel):
         yield from self.init_containers or []
 
 
+class PodMetadataOverlay(ApiModel):
+    """Labels and annotations added to the pods."""
+
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+    annotations: Annotations = Field(
+        default_factory=dict,
+        description=f"Extra pod annotations; `{APPARMOR_ANNOTATION}<container>: unconfined` {UNCONFINED_NOTE}.",
+    )
+
+
 # --- each privilege: what it means, how CEL spots it, and the same test in Python ---------------------------
 
 
@@ -157,15 +196,36 @@ def _root_user(context: str) -> str:
 
 
 def _unconfined(context: str) -> str:
-    return f"{_has(context + '.seccompProfile.type')} && {context}.seccompProfile.type == 'Unconfined'"
+    selinux = f"{context}.seLinuxOptions"
+    confined_types = ", ".join(f"'{name}'" for name in CONFINED_SELINUX_TYPES)
+    return " || ".join([
+        f"({_has(context + '.seccompProfile.type')} && {context}.seccompProfile.type == 'Unconfined')",
+        f"({_has(context + '.appArmorProfile.type')} && {context}.appArmorProfile.type == 'Unconfined')",
+        f"({_has(selinux + '.type')} && !({selinux}.type in [{confined_types}]))",
+        f"({_has(selinux + '.user')} && {selinux}.user != '')",
+        f"({_has(selinux + '.role')} && {selinux}.role != '')",
+    ])  # fmt: skip
 
 
 def _is_root(context: ContainerSecurityContext | PodSecurityContextOverlay | None) -> bool:
     return context is not None and (context.run_as_user == 0 or context.run_as_non_root is False)
 
 
-def _is_unconfined(context: ContainerSecurityContext | PodSecurityContextOverlay | None) -> bool:
-    return context is not None and context.seccomp_profile is not None and context.seccomp_profile.type == "Unconfined"
+def _is_unconfined(context: Confinement | None) -> bool:
+    if context is None:
+        return False
+    selinux = context.se_linux_options
+    return (
+        (context.seccomp_profile is not None and context.seccomp_profile.type == "Unconfined")
+        or (context.app_armor_profile is not None and context.app_armor_profile.type == "Unconfined")
+        or (selinux is not None and (selinux.type or "") not in CONFINED_SELINUX_TYPES)
+        or (selinux is not None and bool(selinux.user or selinux.role))
+        or (isinstance(context, ContainerSecurityContext) and context.proc_mount == "Unmasked")
+    )
+
+
+def _apparmor_annotation_unconfined(annotations: dict[str, str]) -> bool:
+    return any(key.startswith(APPARMOR_ANNOTATION) and value == "unconfined" for key, value in annotations.items())
 
 
 def _widens_capabilities(context: ContainerSecurityContext | None) -> bool:
@@ -180,21 +240,21 @@ class PrivilegeCheck:
     name: str
     what: str  # completes "podTemplate ..." in messages
     cel: str  # true when the overlay (`self`) uses the privilege
-    uses: Callable[[PodSpecOverlay], bool]
+    uses: Callable[[PodSpecOverlay, PodMetadataOverlay], bool]
 
 
 PRIVILEGE_CHECKS: tuple[PrivilegeCheck, ...] = (
     PrivilegeCheck(
         "privileged", "runs a privileged container",
         _in_any_container(f"{_has('c.securityContext.privileged')} && c.securityContext.privileged"),
-        lambda pod: any(c.security_context and c.security_context.privileged for c in pod.all_containers()),
+        lambda pod, _: any(c.security_context and c.security_context.privileged for c in pod.all_containers()),
     ),
     PrivilegeCheck(
         "privilegeEscalation", "allows privilege escalation",
         _in_any_container(
             f"{_has('c.securityContext.allowPrivilegeEscalation')} && c.securityContext.allowPrivilegeEscalation"
         ),
-        lambda pod: any(
+        lambda pod, _: any(
             c.security_context and c.security_context.allow_privilege_escalation for c in pod.all_containers()
         ),
     ),
@@ -205,42 +265,49 @@ PRIVILEGE_CHECKS: tuple[PrivilegeCheck, ...] = (
             "c.securityContext.capabilities.add.size() > 0) || "
             "(has(c.securityContext.capabilities.drop) && !('ALL' in c.securityContext.capabilities.drop)))"
         ),
-        lambda pod: any(_widens_capabilities(c.security_context) for c in pod.all_containers()),
+        lambda pod, _: any(_widens_capabilities(c.security_context) for c in pod.all_containers()),
     ),
     PrivilegeCheck(
         "hostPath", "mounts a hostPath volume",
         "has(self.spec.volumes) && self.spec.volumes.exists(v, has(v.hostPath))",
-        lambda pod: any(volume.host_path is not None for volume in pod.volumes or []),
+        lambda pod, _: any(volume.host_path is not None for volume in pod.volumes or []),
     ),
     PrivilegeCheck(
         "hostNamespaces", "shares a host namespace (hostNetwork, hostPID or hostIPC)",
         " || ".join(f"({_has('self.spec.' + field)} && self.spec.{field})"
                     for field in ("hostNetwork", "hostPID", "hostIPC")),
-        lambda pod: bool(pod.host_network or pod.host_pid or pod.host_ipc),
+        lambda pod, _: bool(pod.host_network or pod.host_pid or pod.host_ipc),
     ),
     PrivilegeCheck(
         "hostPorts", "binds a host port",
         _in_any_container("has(c.ports) && c.ports.exists(p, has(p.hostPort) && p.hostPort != 0)"),
-        lambda pod: any(p.host_port for c in pod.all_containers() for p in c.ports or []),
+        lambda pod, _: any(p.host_port for c in pod.all_containers() for p in c.ports or []),
     ),
     PrivilegeCheck(
         "runAsRoot", "runs as root (runAsUser 0 or runAsNonRoot false)",
         f"({_has('self.spec.securityContext')} && ({_root_user('self.spec.securityContext')})) || "
         + _in_any_container(f"has(c.securityContext) && ({_root_user('c.securityContext')})"),
-        lambda pod: _is_root(pod.security_context) or any(_is_root(c.security_context) for c in pod.all_containers()),
+        lambda pod, _: _is_root(pod.security_context)
+        or any(_is_root(c.security_context) for c in pod.all_containers()),
     ),
     PrivilegeCheck(
-        "unconfinedSeccomp", "turns seccomp off (Unconfined)",
-        f"({_has('self.spec.securityContext')} && {_unconfined('self.spec.securityContext')}) || "
-        + _in_any_container(f"has(c.securityContext) && {_unconfined('c.securityContext')}"),
-        lambda pod: _is_unconfined(pod.security_context)
-        or any(_is_unconfined(c.security_context) for c in pod.all_containers()),
+        "unconfined", "lifts seccomp, AppArmor or SELinux confinement, or unmasks /proc",
+        f"({_has('self.spec.securityContext')} && ({_unconfined('self.spec.securityContext')})) || "
+        + _in_any_container(
+            f"has(c.securityContext) && ({_unconfined('c.securityContext')} || "
+            "(has(c.securityContext.procMount) && c.securityContext.procMount == 'Unmasked'))"
+        )
+        + " || (has(self.metadata) && has(self.metadata.annotations) && self.metadata.annotations.exists(k, "
+        f"k.startsWith('{APPARMOR_ANNOTATION}') && self.metadata.annotations[k] == 'unconfined'))",
+        lambda pod, metadata: _is_unconfined(pod.security_context)
+        or any(_is_unconfined(c.security_context) for c in pod.all_containers())
+        or _apparmor_annotation_unconfined(metadata.annotations),
     ),
     PrivilegeCheck(
         "serviceAccount", "sets a service account or mounts its token",
         "has(self.spec.serviceAccountName) || has(self.spec.serviceAccount) || "
         f"({_has('self.spec.automountServiceAccountToken')} && self.spec.automountServiceAccountToken)",
-        lambda pod: pod.service_account_name is not None or pod.service_account is not None
+        lambda pod, _: pod.service_account_name is not None or pod.service_account is not None
         or bool(pod.automount_service_account_token),
     ),
 )  # fmt: skip
@@ -262,13 +329,6 @@ def _privilege_rules() -> list[JsonValue]:
         )
         for check in PRIVILEGE_CHECKS
     ]
-
-
-class PodMetadataOverlay(ApiModel):
-    """Labels and annotations added to the pods."""
-
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
-    annotations: dict[str, str] = Field(default_factory=dict, description="Extra pod annotations.")
 
 
 class PodTemplateOverlay(ApiModel):
@@ -297,12 +357,12 @@ class PodTemplateOverlay(ApiModel):
     @model_validator(mode="after")
     def _privileges_declared(self) -> Self:
         for check in PRIVILEGE_CHECKS:
-            if check.name not in self.privileges and check.uses(self.spec):
+            if check.name not in self.privileges and check.uses(self.spec, self.metadata):
                 raise ValueError(privilege_message(check))
         return self
 
     def privileges_used(self) -> set[str]:
-        return {check.name for check in PRIVILEGE_CHECKS if check.uses(self.spec)}
+        return {check.name for check in PRIVILEGE_CHECKS if check.uses(self.spec, self.metadata)}
 
     def pod_overlay(self) -> dict[str, Any]:
         """The overlay as a pod template fragment (camelCase, unset fields left out)."""

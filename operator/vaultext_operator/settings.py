@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .api.pod_template import POD_PRIVILEGES
+from .api.privileges import POD_PRIVILEGES
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vaultext_operator.api.pod_template import PRIVILEGE_CHECKS, privilege_message
+from vaultext_operator.api.privileges import PRIVILEGE_CHECKS, privilege_message
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from vaultext_operator.api import VaultExtensionSpec
-from vaultext_operator.api.pod_template import POD_PRIVILEGES, PRIVILEGE_CHECKS, privilege_message
+from vaultext_operator.api.privileges import POD_PRIVILEGES, PRIVILEGE_CHECKS, privilege_message
 from vaultext_operator.builders import ExtensionRef, build_deployment
 from vaultext_operator.builders.security import forbidden_privileges
 from vaultext_operator.reconcile import check_inputs

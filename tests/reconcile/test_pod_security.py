@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from vaultext_operator.api import VaultExtensionSpec
-from vaultext_operator.api.pod_template import POD_PRIVILEGES
+from vaultext_operator.api.privileges import POD_PRIVILEGES
 from vaultext_operator.builders import ExtensionRef, build_deployment
 from vaultext_operator.samples import SAMPLES
 from vaultext_operator.settings import OperatorSettings

@@ -204,6 +204,12 @@ def test_pod_template_overlay_merges_sidecars_volumes_and_keeps_the_selector() -
     assert pod["containers"][1]["securityContext"] == pod["containers"][0]["securityContext"]  # restricted too
 
 
+def test_empty_keyed_lists_in_the_overlay_change_nothing() -> None:
+    pod = deployment(podTemplate={"spec": {"containers": [], "volumes": []}})["spec"]["template"]["spec"]
+    assert [container["name"] for container in pod["containers"]] == ["worker"]
+    assert [volume["name"] for volume in pod["volumes"]] == ["scratch"]
+
+
 def test_overlay_items_with_one_source_replace_ours_instead_of_merging() -> None:
     pod = deployment(
         podTemplate={

@@ -29,7 +29,8 @@ def merge_overlay(base: Any, overlay: Any, field: str = "") -> Any:
 
     Maps merge key by key. Lists in `KEYED_LISTS` (and any other list whose items all carry a `name`)
     merge item by item: an item with a new key is appended, one with a known key merges into or replaces
-    the existing item. Anything else in `overlay`, and every field in `REPLACED_FIELDS`, replaces `base`.
+    the existing item; an empty one changes nothing (`containers: []` must not drop the worker). Anything
+    else in `overlay`, and every field in `REPLACED_FIELDS`, replaces `base`.
     """
     if field in REPLACED_FIELDS:
         return overlay
@@ -39,7 +40,7 @@ def merge_overlay(base: Any, overlay: Any, field: str = "") -> Any:
             merged[key] = merge_overlay(base[key], value, key) if key in base else value
         return merged
     key, deep = KEYED_LISTS.get(field, DEFAULT_LIST_KEY)
-    if overlay and _keyed(base, key) and _keyed(overlay, key):
+    if _keyed(base, key) and _keyed(overlay, key):  # an empty keyed list adds nothing, never clears ours
         result = list(base)
         positions = {item[key]: index for index, item in enumerate(result)}
         for item in overlay:

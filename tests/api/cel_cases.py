@@ -98,6 +98,9 @@ REFUSED: dict[str, Refused] = {
     "/tmp, workingDir and scratch.paths must all differ (each is a mount of the scratch volume)": Refused(
         {"image": "x", "workingDir": "/data", "scratch": {"paths": ["/data"]}}
     ),
+    "workingDir and scratch.paths must not be /proc, /sys, /dev or under them": Refused(
+        {"image": "x", "scratch": {"paths": ["/data", "/sys/fs/cgroup"]}}
+    ),
     "env: set value or valueFrom, not both": Refused(
         {"image": "x", "env": [{"name": "A", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}
     ),

@@ -71,6 +71,8 @@ def test_camel_case_on_the_wire() -> None:
         ({"scratch": {"paths": ["/data/../etc"]}}, "paths"),
         ({"scratch": {"paths": ["/tmp"]}}, "must all differ"),
         ({"scratch": {"sizeLimit": "lots"}}, "sizeLimit"),
+        ({"workingDir": "/proc"}, "must not be /proc"),
+        ({"scratch": {"paths": ["/dev/shm"]}}, "must not be /proc"),
         ({"podTemplate": {"spec": {"containers": [{"image": "busybox"}]}}}, "name"),
         ({"podTemplate": {"spec": {"volumes": [{"name": "a", "emptyDir": {}}, {"name": "a"}]}}}, "duplicate names"),
         ({"podTemplate": {"privileges": ["root"]}}, "privileges"),
@@ -92,6 +94,7 @@ def test_plaintext_sasl_only_with_consent_and_runtime_from_the_image_name() -> N
     assert spec(image="vaultext-worker-fork").effective_runtime() == "plain"
     assert spec(image="vaultext-worker", runtime="plain").effective_working_dir() is None
     assert spec(image="vaultext-worker").effective_working_dir() == "/work"
+    assert spec(workingDir="/process", scratch={"paths": ["/devices", "/system"]}).working_dir == "/process"
 
 
 def test_mig_and_time_sliced_resource_names_are_accepted() -> None:

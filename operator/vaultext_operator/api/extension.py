@@ -19,6 +19,17 @@ Runtime = Literal["vaultext", "plain"]
 DEFAULT_WORKER_IMAGE = "vaultext-worker"
 VAULTEXT_WORKING_DIR = "/work"
 SCRATCH_PATHS_DISTINCT = "/tmp, workingDir and scratch.paths must all differ (each is a mount of the scratch volume)"
+# Kernel filesystems a container runtime refuses to mount over; the pod would never start.
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
+NOT_ON_KERNEL_FILESYSTEMS = "workingDir and scratch.paths must not be /proc, /sys, /dev or under them"
+
+
+def _on_kernel_filesystem_cel(path: str) -> str:
+    return " || ".join(f"{path} == '{root}' || {path}.startsWith('{root}/')" for root in KERNEL_FILESYSTEMS)
+
+
+def on_kernel_filesystem(path: str) -> bool:
+    return any(path == root or path.startswith(root + "/") for root in KERNEL_FILESYSTEMS)
 
 
 def image_name(image: str) -> str:
@@ -39,7 +50,13 @@ class VaultExtensionSpec(ApiModel):
                     "!has(self.scratch.paths) || (!('/tmp' in self.scratch.paths) && "
                     "(!has(self.workingDir) || !(self.workingDir in self.scratch.paths))))",
                     SCRATCH_PATHS_DISTINCT,
-                )
+                ),
+                cel_rule(
+                    f"(!has(self.workingDir) || !({_on_kernel_filesystem_cel('self.workingDir')})) && "
+                    "(!has(self.scratch) || !has(self.scratch.paths) || "
+                    f"self.scratch.paths.all(p, !({_on_kernel_filesystem_cel('p')})))",
+                    NOT_ON_KERNEL_FILESYSTEMS,
+                ),
             ]
         }
     )
@@ -135,6 +152,8 @@ class VaultExtensionSpec(ApiModel):
         mounted = ["/tmp", *([self.working_dir] if self.working_dir else []), *self.scratch.paths]
         if len(set(mounted)) < len(mounted):
             raise ValueError(SCRATCH_PATHS_DISTINCT)
+        if any(on_kernel_filesystem(path) for path in mounted):
+            raise ValueError(NOT_ON_KERNEL_FILESYSTEMS)
         return self
 
     def effective_runtime(self) -> Runtime:

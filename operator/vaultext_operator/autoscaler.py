@@ -22,7 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from . import kube
 from .api import GROUP, VaultExtensionSpec
-from .builders import MANAGER, ExtensionRef, resolve_kafka
+from .builders import MANAGER, ExtensionRef, KafkaBinding, resolve_kafka
 from .builders.deployment import GPU_TAINT_KEY
 from .builders.keda import KEDA_API_VERSION, scaled_object, trigger_authentication, trigger_metadata
 from .builders.labels import child_metadata, selector_labels
@@ -173,15 +173,15 @@ class Autoscaler:
             except Failures as error:
                 log.warning("autoscaling %s/%s failed: %s", plan.ref.namespace, plan.ref.name, error)
 
-    def _connection(self, bootstrap: str, namespace: str, secret: str | None) -> KafkaConnection:
+    def _connection(self, binding: KafkaBinding, namespace: str) -> KafkaConnection:
+        bootstrap, secret = binding.bootstrap_servers, binding.auth_secret
         if secret is None:
             return KafkaConnection(bootstrap)
         if (namespace, secret) not in self._secrets:
             self._secrets[(namespace, secret)] = kube.secret_data(namespace, secret) or {}
-        data = self._secrets[(namespace, secret)]
-        mechanism = data.get("mechanism")
-        return KafkaConnection(bootstrap, data.get("securityProtocol", "SASL_PLAINTEXT" if mechanism else "PLAINTEXT"),
-                               mechanism, data.get("username"), data.get("password"))
+        data = self._secrets[(namespace, secret)]  # the credentials; protocol and mechanism are in the spec
+        return KafkaConnection(bootstrap, binding.security_protocol, binding.sasl_mechanism,
+                               data.get("username"), data.get("password"))
 
     def _plan(self, t: Tracked, now: float) -> Plan | None:
         meta = t.body["metadata"]
@@ -197,7 +197,7 @@ class Autoscaler:
         t.next_poll = (math.floor(now / autoscaling.polling_interval) + 1) * autoscaling.polling_interval
         binding = resolve_kafka(spec, ref, self.settings)
         try:
-            connection = self._connection(binding.bootstrap_servers, ref.namespace, binding.auth_secret)
+            connection = self._connection(binding, ref.namespace)
             self._sync_keda(t, spec, ref, meta.get("generation", 0), connection)
         except Failures as error:
             log.warning("%s/%s: %s", ref.namespace, ref.name, error)

@@ -85,8 +85,11 @@ def _convert(node: Schema, definitions: dict[str, Schema]) -> Schema:
     additional = node.get("additionalProperties")
     if isinstance(additional, dict) and additional:
         converted["additionalProperties"] = _convert(additional, definitions)
-    elif converted.get("type") == "object" and "properties" not in node and additional is not False:
-        converted["x-kubernetes-preserve-unknown-fields"] = True
+    else:
+        # A free-form map, or a model that declares some fields and keeps any other (extra="allow").
+        free_form = "properties" not in node and additional is not False
+        if converted.get("type") == "object" and (free_form or additional is True):
+            converted["x-kubernetes-preserve-unknown-fields"] = True
     return converted
 
 

@@ -26,11 +26,13 @@ from .builders import (
     selector_string,
 )
 from .builders.deployment import GPU_PRODUCT_LABEL
+from .builders.security import forbidden_privileges
 from .conditions import (
     APPLY_FAILED,
     GPU_PRODUCT_UNAVAILABLE,
     GPU_RESOURCE_UNAVAILABLE,
     INVALID_SPEC,
+    POD_TEMPLATE_FORBIDDEN,
     SECRET_KEY_MISSING,
     SECRET_NOT_FOUND,
     Blocker,
@@ -87,7 +89,10 @@ def gpu_node_counts(nodes: list[Json], resource_name: str, product: str | None) 
 
 
 def check_inputs(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> Blocker | None:
-    """What the schema cannot judge: referenced Secrets and keys, and whether any node offers the GPU."""
+    """What the schema cannot judge: podTemplate privileges, referenced Secrets and keys, GPU capacity."""
+    if forbidden := forbidden_privileges(spec, settings):
+        return Blocker(POD_TEMPLATE_FORBIDDEN, f"podTemplate uses {', '.join(forbidden)}, which the operator "
+                       "does not allow (setting VAULTEXT_OPERATOR_ALLOWED_POD_PRIVILEGES)")
     for secret, keys in sorted(required_secret_keys(spec, ref, settings).items()):
         present = kube.secret_keys(ref.namespace, secret)
         if present is None:

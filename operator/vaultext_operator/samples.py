@@ -28,11 +28,35 @@ SAMPLES: dict[str, VaultExtension] = {
             },
         }
     ),
+    "upstream-image.yaml": VaultExtension.model_validate(
+        {
+            "metadata": {"name": "vault-ml"},
+            "spec": {
+                "image": "registry.example.com/kerberos/vault-ml:1.0",
+                "scratch": {"paths": ["/ml/data"]},
+                "kafka": {
+                    "bootstrapServers": "kafka.example.com:9093",
+                    "auth": {"secretRef": {"name": "kafka-credentials"}},
+                },
+                "podTemplate": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "worker",
+                                "readinessProbe": {"exec": {"command": ["test", "-d", "/ml/data"]}},
+                            }
+                        ]
+                    }
+                },
+            },
+        }
+    ),
     "full.yaml": VaultExtension.model_validate(
         {
             "metadata": {"name": "plates", "labels": {"team": "vision"}},
             "spec": {
                 "image": "registry.example.com/acme/plates:2.0",
+                "runtime": "vaultext",
                 "imagePullPolicy": "IfNotPresent",
                 "imagePullSecrets": [{"name": "registry-credentials"}],
                 "args": ["--verbose"],
@@ -55,7 +79,7 @@ SAMPLES: dict[str, VaultExtension] = {
                     "output": {"topic": "plates-results"},
                     "deadLetter": {"topic": "plates-dead-letter"},
                     "consumerGroup": "plates",
-                    "auth": {"secretRef": {"name": "kafka-credentials"}},
+                    "auth": {"secretRef": {"name": "kafka-credentials"}, "mechanism": "SCRAM-SHA-512"},
                 },
                 "vault": {
                     "url": "https://vault.example.com/api",
@@ -69,6 +93,7 @@ SAMPLES: dict[str, VaultExtension] = {
                     "cooldownPeriod": 600,
                 },
                 "terminationGracePeriodSeconds": 120,
+                "scratch": {"sizeLimit": "4Gi"},
                 "podTemplate": {
                     "metadata": {"annotations": {"prometheus.io/scrape": "true"}},
                     "spec": {

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .api.privileges import POD_PRIVILEGES
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -39,6 +41,11 @@ class OperatorSettings(BaseSettings):
         description="Refuse (Ready=False) an extension whose GPU resource no node offers; turn off with a "
         "cluster autoscaler that adds GPU nodes on demand.",
     )
+    allowed_pod_privileges: str = Field(
+        default="",
+        description="Comma-separated privileges a `podTemplate` may use beyond Pod Security `restricted` "
+        f"({', '.join(POD_PRIVILEGES)}); empty grants none.",
+    )
     retry_delay_seconds: float = Field(
         default=10.0, gt=0, description="Delay before re-checking an extension whose input is not usable yet."
     )
@@ -47,5 +54,19 @@ class OperatorSettings(BaseSettings):
     metrics_host: str = Field(default="127.0.0.1", description="Address of the autoscaler's /metrics endpoint.")
     metrics_port: int = Field(default=8082, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
 
+    @field_validator("allowed_pod_privileges")
+    @classmethod
+    def _known_privileges(cls, value: str) -> str:
+        if unknown := sorted(set(_split(value)) - set(POD_PRIVILEGES)):
+            raise ValueError(f"unknown pod privileges {unknown}; known: {', '.join(POD_PRIVILEGES)}")
+        return value
+
+    def allowed_privileges(self) -> frozenset[str]:
+        return frozenset(_split(self.allowed_pod_privileges))
+
     def watched_namespaces(self) -> list[str]:
-        return [name.strip() for name in self.namespaces.split(",") if name.strip()]
+        return _split(self.namespaces)
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]

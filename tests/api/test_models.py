@@ -58,12 +58,43 @@ def test_camel_case_on_the_wire() -> None:
         ({"imagePullSecrets": [{"name": "a"}, {"name": "a"}]}, "duplicate names"),
         ({"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}, "duplicate names"),
         ({"unknownField": 1}, "unknownField"),
+        ({"autoscaling": {"maxReplicas": 1001}}, "maxReplicas"),
+        ({"autoscaling": {"topics": {"partitions": 1001}}}, "partitions"),
+        ({"autoscaling": {"topics": {"replicationFactor": 6}}}, "replicationFactor"),
+        ({"replicas": 1001}, "replicas"),
+        ({"kafka": {"auth": {"secretRef": {"name": "s"}, "securityProtocol": "SASL_PLAINTEXT"}}}, "allowPlaintext"),
+        ({"kafka": {"auth": {"secretRef": {"name": "s"}, "securityProtocol": "PLAINTEXT"}}}, "securityProtocol"),
+        ({"kafka": {"auth": {"secretRef": {"name": "s"}, "mechanism": "GSSAPI"}}}, "mechanism"),
+        ({"runtime": "docker"}, "runtime"),
+        ({"workingDir": "work"}, "workingDir"),
+        ({"workingDir": "/tmp"}, "must all differ"),
+        ({"scratch": {"paths": ["/data/../etc"]}}, "paths"),
+        ({"scratch": {"paths": ["/tmp"]}}, "must all differ"),
+        ({"scratch": {"sizeLimit": "lots"}}, "sizeLimit"),
+        ({"workingDir": "/proc"}, "must not be /proc"),
+        ({"scratch": {"paths": ["/dev/shm"]}}, "must not be /proc"),
+        ({"podTemplate": {"spec": {"containers": [{"image": "busybox"}]}}}, "name"),
+        ({"podTemplate": {"spec": {"volumes": [{"name": "a", "emptyDir": {}}, {"name": "a"}]}}}, "duplicate names"),
+        ({"podTemplate": {"privileges": ["root"]}}, "privileges"),
     ],
 )
 def test_invalid_specs_are_refused_with_a_clear_message(fields: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValidationError) as refused:
         spec(**fields)
     assert fragment in str(refused.value)
+
+
+def test_plaintext_sasl_only_with_consent_and_runtime_from_the_image_name() -> None:
+    consented = spec(kafka={"auth": {"secretRef": {"name": "s"}, "securityProtocol": "SASL_PLAINTEXT",
+                                     "allowPlaintext": True}})  # fmt: skip
+    assert consented.kafka.auth is not None and consented.kafka.auth.security_protocol == "SASL_PLAINTEXT"
+    assert spec(kafka={"auth": {"secretRef": {"name": "s"}}}).kafka.auth.security_protocol == "SASL_SSL"  # type: ignore[union-attr]
+    assert spec().effective_runtime() == "plain"
+    assert spec(image="ghcr.io/acme/vaultext-worker:1.0@sha256:00").effective_runtime() == "vaultext"
+    assert spec(image="vaultext-worker-fork").effective_runtime() == "plain"
+    assert spec(image="vaultext-worker", runtime="plain").effective_working_dir() is None
+    assert spec(image="vaultext-worker").effective_working_dir() == "/work"
+    assert spec(workingDir="/process", scratch={"paths": ["/devices", "/system"]}).working_dir == "/process"
 
 
 def test_mig_and_time_sliced_resource_names_are_accepted() -> None:

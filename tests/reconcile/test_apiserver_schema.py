@@ -50,6 +50,11 @@ def test_apiserver_fills_in_defaults(kube: Kube, crd: str, namespace: str) -> No
         ({"image": "x", "autoscaling": {"engine": "magic"}}, "spec.autoscaling.engine"),
         ({"image": "x", "env": [{"name": "A", "valueFrom": {}}]}, "exactly one"),
         ({"image": "x", "env": [{"name": "A", "value": "1"}, {"name": "A"}]}, "Duplicate value"),
+        ({"image": "x", "autoscaling": {"maxReplicas": 1001}}, "spec.autoscaling.maxReplicas"),
+        ({"image": "x", "autoscaling": {"topics": {"partitions": 1001}}}, "spec.autoscaling.topics.partitions"),
+        ({"image": "x", "autoscaling": {"topics": {"replicationFactor": 6}}}, "replicationFactor"),
+        ({"image": "x", "replicas": 1001}, "spec.replicas"),
+        ({"image": "x", "podTemplate": {"spec": {"containers": [{"image": "busybox"}]}}}, "name: Required value"),
     ],
 )
 def test_invalid_crs_are_refused(kube: Kube, crd: str, namespace: str, spec: dict[str, object], message: str) -> None:

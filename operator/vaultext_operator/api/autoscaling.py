@@ -17,6 +17,12 @@ OffsetResetPolicy = Literal["latest", "earliest"]
 LagSourceType = Literal["kafka", "prometheus"]
 TopicProvisioner = Literal["admin", "strimzi", "none"]
 
+# Upper bounds, enforced by the apiserver: far above any real GPU fleet, low enough to stop a typo from
+# creating a thousand-pod Deployment or a topic that strains every broker.
+MAX_REPLICAS = 1000
+MAX_PARTITIONS = 1000
+MAX_REPLICATION_FACTOR = 5
+
 DEFAULT_PROMETHEUS_QUERY = (
     'sum by (partition) (kafka_consumergroup_lag{consumergroup="{group}",topic="{topic}"})'
 )
@@ -75,9 +81,14 @@ class TopicBindingSpec(_CamelModel):
         ),
     )
     partitions: int | None = Field(
-        default=None, ge=1, description="Partitions for topics the operator creates; default `maxReplicas`."
+        default=None,
+        ge=1,
+        le=MAX_PARTITIONS,
+        description="Partitions for topics the operator creates; default `maxReplicas`.",
     )
-    replication_factor: int = Field(default=1, ge=1, description="Replication factor for created topics.")
+    replication_factor: int = Field(
+        default=1, ge=1, le=MAX_REPLICATION_FACTOR, description="Replication factor for created topics."
+    )
     grow_partitions: bool = Field(
         default=False,
         description="Add partitions to an existing input topic with fewer than `partitions` (never shrinks).",
@@ -104,9 +115,12 @@ class AutoscalingSpec(_CamelModel):
         ),
     )
     min_replicas: int = Field(
-        default=1, ge=0, description="Lower bound; 0 enables scale to zero (a GPU model takes time to load)."
+        default=1,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Lower bound; 0 enables scale to zero (a GPU model takes time to load).",
     )
-    max_replicas: int = Field(default=10, ge=1, description="Upper bound.")
+    max_replicas: int = Field(default=10, ge=1, le=MAX_REPLICAS, description="Upper bound.")
     lag_threshold: int = Field(default=10, gt=0, description="Target lag (messages) per replica.")
     activation_lag_threshold: int = Field(
         default=0, ge=0, description="From zero replicas, scale out only when total lag exceeds this."
@@ -157,7 +171,10 @@ class AutoscalingSpec(_CamelModel):
         description="Scale down only to the highest recommendation of this trailing window.",
     )
     max_scale_up_step: int | None = Field(
-        default=None, ge=1, description="Most replicas added in one step; unset goes to the target at once."
+        default=None,
+        ge=1,
+        le=MAX_REPLICAS,
+        description="Most replicas added in one step; unset goes to the target at once.",
     )
     source: LagSourceSpec = Field(default_factory=LagSourceSpec, description="Where lag is read from.")
     topics: TopicBindingSpec = Field(
@@ -167,14 +184,16 @@ class AutoscalingSpec(_CamelModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas ({self.min_replicas}) > maxReplicas ({self.max_replicas})")
+            raise ValueError(
+                f"autoscaling.minReplicas must not exceed maxReplicas ({self.min_replicas} > {self.max_replicas})"
+            )
         if self.allow_idle_consumers and self.limit_to_partitions_with_lag:
             raise ValueError("allowIdleConsumers and limitToPartitionsWithLag cannot both be true")
         if self.allow_idle_consumers and self.ensure_even_distribution_of_partitions:
             raise ValueError("allowIdleConsumers and ensureEvenDistributionOfPartitions cannot both be true")
         fallback_replicas = self.fallback.replicas if self.fallback is not None else None
         if fallback_replicas is not None and not self.min_replicas <= fallback_replicas <= self.max_replicas:
-            raise ValueError("fallback.replicas must lie within [minReplicas, maxReplicas]")
+            raise ValueError("autoscaling.fallback.replicas must lie within [minReplicas, maxReplicas]")
         return self
 
     def topic_partitions(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -67,6 +67,17 @@ def parse_quantity(text: str) -> Decimal:
         return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
     except (KeyError, InvalidOperation) as error:
         raise ValueError(f"not a Kubernetes quantity: {text!r}") from error
+
+
+# Lists whose items are keyed by `name`: the apiserver refuses duplicates, as server-side apply would.
+KEYED_BY_NAME: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+
+
+def unique_names(items: list[Any], field: str) -> None:
+    """The pydantic mirror of KEYED_BY_NAME."""
+    names = [item.name for item in items]
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"{field}: duplicate names {duplicates}")
 
 
 def cel_rule(rule: str, message: str, field_path: str | None = None) -> JsonDict:

@@ -5,29 +5,61 @@ from __future__ import annotations
 from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
-from pydantic.config import JsonDict
 
-from .autoscaling import AutoscalingSpec
-from .common import MAX_LIST, MAX_STRING, ApiModel, LocalObjectReference
+from .autoscaling import MAX_REPLICAS, AutoscalingSpec
+from .common import KEYED_BY_NAME, MAX_LIST, MAX_STRING, ApiModel, LocalObjectReference, cel_rule, unique_names
 from .messaging import KafkaSpec, VaultSpec
+from .pod_template import PodTemplateOverlay
 from .status import VaultExtensionStatus
-from .workload import EnvVar, GpuSpec, PodTemplateOverlay, ResourcesSpec
+from .workload import AbsolutePath, EnvVar, GpuSpec, ResourcesSpec, ScratchSpec
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+Runtime = Literal["vaultext", "plain"]
+# Images of this name (any registry, tag or digest) run the vaultext worker runtime unless `runtime` says otherwise.
+DEFAULT_WORKER_IMAGE = "vaultext-worker"
+VAULTEXT_WORKING_DIR = "/work"
+SCRATCH_PATHS_DISTINCT = "/tmp, workingDir and scratch.paths must all differ (each is a mount of the scratch volume)"
+# Kernel filesystems a container runtime refuses to mount over; the pod would never start.
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
+NOT_ON_KERNEL_FILESYSTEMS = "workingDir and scratch.paths must not be /proc, /sys, /dev or under them"
 
 
-# Lists whose items are keyed by `name`: the apiserver refuses duplicates, as server-side apply would.
-KEYED_BY_NAME: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+def _on_kernel_filesystem_cel(path: str) -> str:
+    return " || ".join(f"{path} == '{root}' || {path}.startsWith('{root}/')" for root in KERNEL_FILESYSTEMS)
 
 
-def _unique_names(items: list[Any], field: str) -> None:
-    names = [item.name for item in items]
-    if duplicates := sorted({name for name in names if names.count(name) > 1}):
-        raise ValueError(f"{field}: duplicate names {duplicates}")
+def on_kernel_filesystem(path: str) -> bool:
+    return any(path == root or path.startswith(root + "/") for root in KERNEL_FILESYSTEMS)
+
+
+def image_name(image: str) -> str:
+    """The last path component of an image reference, without tag or digest (`r.io/a/b:1@sha256:..` -> `b`)."""
+    without_digest = image.split("@", 1)[0]
+    last = without_digest.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
 
 
 class VaultExtensionSpec(ApiModel):
     """Desired state of a Kerberos Vault machine-learning extension."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel_rule(
+                    "(!has(self.workingDir) || self.workingDir != '/tmp') && (!has(self.scratch) || "
+                    "!has(self.scratch.paths) || (!('/tmp' in self.scratch.paths) && "
+                    "(!has(self.workingDir) || !(self.workingDir in self.scratch.paths))))",
+                    SCRATCH_PATHS_DISTINCT,
+                ),
+                cel_rule(
+                    f"(!has(self.workingDir) || !({_on_kernel_filesystem_cel('self.workingDir')})) && "
+                    "(!has(self.scratch) || !has(self.scratch.paths) || "
+                    f"self.scratch.paths.all(p, !({_on_kernel_filesystem_cel('p')})))",
+                    NOT_ON_KERNEL_FILESYSTEMS,
+                ),
+            ]
+        }
+    )
 
     image: str = Field(
         min_length=1,
@@ -48,6 +80,27 @@ class VaultExtensionSpec(ApiModel):
         default=None, max_length=MAX_LIST, description="Overrides the image's entrypoint."
     )
     args: list[str] | None = Field(default=None, max_length=MAX_LIST, description="Overrides the image's arguments.")
+    runtime: Runtime | None = Field(
+        default=None,
+        description=(
+            "`vaultext`: the image runs the vaultext worker runtime, which serves /healthz and /readyz on "
+            "`metricsPort`, so the pods get HTTP startup, liveness and readiness probes. `plain`: any other "
+            "image, e.g. an unchanged upstream Kerberos one; no probes unless `podTemplate` sets them. "
+            f"Unset: `vaultext` for images named `{DEFAULT_WORKER_IMAGE}`, else `plain`."
+        ),
+    )
+    working_dir: AbsolutePath | None = Field(
+        default=None,
+        description=(
+            "Directory the container starts in, on the scratch volume (so it starts empty and is writable). "
+            f"Unset: `{VAULTEXT_WORKING_DIR}` for runtime `vaultext`; for `plain` images the image's own "
+            "WORKDIR, read-only (their entrypoints often name a script relative to it)."
+        ),
+    )
+    scratch: ScratchSpec = Field(
+        default_factory=ScratchSpec,
+        description="Writable scratch space: /tmp, the working directory and `paths`, on one emptyDir.",
+    )
     env: list[EnvVar] = Field(
         default_factory=list,
         max_length=MAX_LIST,
@@ -74,7 +127,7 @@ class VaultExtensionSpec(ApiModel):
     replicas: int = Field(
         default=1,
         ge=0,
-        le=10000,
+        le=MAX_REPLICAS,
         description="Replicas when `autoscaling.engine` is `none` (what `kubectl scale` sets).",
     )
     autoscaling: AutoscalingSpec = Field(
@@ -87,16 +140,31 @@ class VaultExtensionSpec(ApiModel):
         default=None,
         description=(
             "Partial pod template merged over the generated one (labels, annotations, volumes, sidecars, "
-            "affinity, priorityClassName, hostNetwork, ...); named list items merge by `name`."
+            "affinity, priorityClassName, probes, ...). Whatever would weaken Pod Security `restricted` "
+            "must be listed in `privileges` and allowed by the operator."
         ),
     )
 
-
     @model_validator(mode="after")
-    def _names_unique(self) -> Self:
-        _unique_names(self.image_pull_secrets, "imagePullSecrets")
-        _unique_names(self.env, "env")
+    def _consistent(self) -> Self:
+        unique_names(self.image_pull_secrets, "imagePullSecrets")
+        unique_names(self.env, "env")
+        mounted = ["/tmp", *([self.working_dir] if self.working_dir else []), *self.scratch.paths]
+        if len(set(mounted)) < len(mounted):
+            raise ValueError(SCRATCH_PATHS_DISTINCT)
+        if any(on_kernel_filesystem(path) for path in mounted):
+            raise ValueError(NOT_ON_KERNEL_FILESYSTEMS)
         return self
+
+    def effective_runtime(self) -> Runtime:
+        if self.runtime is not None:
+            return self.runtime
+        return "vaultext" if image_name(self.image) == DEFAULT_WORKER_IMAGE else "plain"
+
+    def effective_working_dir(self) -> str | None:
+        if self.working_dir is not None:
+            return self.working_dir
+        return VAULTEXT_WORKING_DIR if self.effective_runtime() == "vaultext" else None
 
 
 class VaultExtension(ApiModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -15,15 +15,42 @@ class TopicRef(ApiModel):
     topic: TopicName = Field(description="Topic name.")
 
 
-class KafkaAuthSpec(ApiModel):
-    """SASL/TLS settings, read from a Secret so no credential ever appears in a pod spec."""
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SaslProtocol = Literal["SASL_SSL", "SASL_PLAINTEXT"]
+PLAINTEXT_NEEDS_CONSENT = (
+    "securityProtocol SASL_PLAINTEXT sends the SASL credentials unencrypted: use SASL_SSL, or set "
+    "allowPlaintext: true to accept that"
+)
 
-    secret_ref: LocalObjectReference = Field(
-        description=(
-            "Secret with keys `username`, `password`, `mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and "
-            "`securityProtocol` (PLAINTEXT, SASL_PLAINTEXT, SASL_SSL, SSL)."
-        )
+
+class KafkaAuthSpec(ApiModel):
+    """SASL authentication; the credentials come from a Secret, so none ever appears in a pod spec."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel_rule("self.securityProtocol != 'SASL_PLAINTEXT' || self.allowPlaintext", PLAINTEXT_NEEDS_CONSENT)
+            ]
+        }
     )
+
+    secret_ref: LocalObjectReference = Field(description="Secret with keys `username` and `password`.")
+    mechanism: SaslMechanism = Field(
+        default="PLAIN", description="SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`."
+    )
+    security_protocol: SaslProtocol = Field(
+        default="SASL_SSL",
+        description="`SASL_SSL` (TLS), or `SASL_PLAINTEXT`, which needs `allowPlaintext: true`.",
+    )
+    allow_plaintext: bool = Field(
+        default=False, description="Accept `SASL_PLAINTEXT`: credentials and data cross the network unencrypted."
+    )
+
+    @model_validator(mode="after")
+    def _tls_unless_allowed(self) -> Self:
+        if self.security_protocol == "SASL_PLAINTEXT" and not self.allow_plaintext:
+            raise ValueError(PLAINTEXT_NEEDS_CONSENT)
+        return self
 
 
 class KafkaSpec(ApiModel):
@@ -68,7 +95,9 @@ class KafkaSpec(ApiModel):
         pattern=NO_WHITESPACE,
         description="Consumer group shared by all replicas; default `vaultext-<namespace>-<name>`.",
     )
-    auth: KafkaAuthSpec | None = Field(default=None, description="SASL/TLS; unset connects with PLAINTEXT.")
+    auth: KafkaAuthSpec | None = Field(
+        default=None, description="SASL authentication; unset connects with PLAINTEXT and no SASL."
+    )
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Self:
@@ -92,4 +121,11 @@ class VaultSpec(ApiModel):
     credentials_secret_ref: LocalObjectReference | None = Field(
         default=None,
         description="Secret with keys `accessKey` and `secretKey`; unset uses the operator-wide default Secret.",
+    )
+    remove_after_processed: bool = Field(
+        default=False,
+        description=(
+            "Ask the extension to delete each recording from the Vault once processed (`REMOVE_AFTER_PROCESSED`, "
+            "honoured by upstream Kerberos images; the vaultext worker never deletes)."
+        ),
     )

@@ -1,8 +1,8 @@
-"""Pod-level parts of the spec: GPU, CPU/memory, environment, tolerations and the pod template overlay."""
+"""Pod-level parts of the spec: GPU, CPU/memory, environment and tolerations."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -228,23 +228,21 @@ class EnvVar(ApiModel):
         return self
 
 
-class PodMetadataOverlay(ApiModel):
-    """Labels and annotations added to the pods."""
-
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
-    annotations: dict[str, str] = Field(default_factory=dict, description="Extra pod annotations.")
+# An absolute path of plain segments: no `.` or `..`, no `:` (a mount path may not hold one).
+ABSOLUTE_PATH = r"^(/\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*)+$"
+AbsolutePath = Annotated[str, Field(min_length=2, max_length=256, pattern=ABSOLUTE_PATH)]
 
 
-class PodTemplateOverlay(ApiModel):
-    """A partial pod template merged over the generated one, for what the spec does not model.
+class ScratchSpec(ApiModel):
+    """The pod's writable scratch space: one size-limited emptyDir; the root filesystem stays read-only."""
 
-    Maps merge key by key; lists of named items (containers, volumes, volumeMounts, env, ports) merge by
-    `name`, so a container named `worker` extends the worker and any other name adds a sidecar; other
-    lists replace the generated ones.
-    """
-
-    metadata: PodMetadataOverlay = Field(default_factory=PodMetadataOverlay, description="Pod metadata.")
-    spec: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Partial PodSpec: volumes, containers (sidecars), affinity, priorityClassName, hostNetwork, ...",
+    size_limit: Quantity = Field(default="2Gi", description="Most the scratch volume may hold (emptyDir sizeLimit).")
+    paths: list[AbsolutePath] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "More writable directories on the scratch volume, besides /tmp and the working directory, e.g. "
+            "`/ml/data` for an image that saves downloads under its install folder. Each starts empty."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )

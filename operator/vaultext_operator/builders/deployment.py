@@ -1,4 +1,7 @@
-"""The extension's Deployment: one GPU worker container per pod, restricted, probed, secrets by reference."""
+"""The extension's Deployment: one GPU worker container per pod, restricted, secrets by reference.
+
+Probes only where the image serves them (runtime `vaultext`); a probe set in podTemplate replaces ours.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +22,12 @@ from .labels import (
 )
 from .overlay import merge_overlay
 from .resolve import resource_requirements
+from .security import harden_containers, pod_security_context, restricted_container_context
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # The taint GPU operators put on GPU nodes; a GPU workload tolerates it whatever resource it requests.
 GPU_TAINT_KEY = "nvidia.com/gpu"
-NON_ROOT_ID = 65532
+SCRATCH_VOLUME = "scratch"
 
 Manifest = dict[str, Any]
 
@@ -37,6 +41,19 @@ def _probe(path: str, period: int, failures: int) -> Manifest:
     }
 
 
+def scratch_mounts(spec: VaultExtensionSpec) -> list[Manifest]:
+    """/tmp, the working directory and `scratch.paths`, each its own folder of the one scratch volume."""
+    mounts = [{"name": SCRATCH_VOLUME, "mountPath": "/tmp", "subPath": "tmp"}]
+    working_dir = spec.effective_working_dir()
+    if working_dir is not None:
+        mounts.append({"name": SCRATCH_VOLUME, "mountPath": working_dir, "subPath": "work"})
+    mounts += [
+        {"name": SCRATCH_VOLUME, "mountPath": path, "subPath": f"path-{index}"}
+        for index, path in enumerate(spec.scratch.paths)
+    ]
+    return mounts
+
+
 def worker_container(spec: VaultExtensionSpec, owner: ExtensionRef, settings: OperatorSettings) -> Manifest:
     container: Manifest = {
         "name": WORKER_CONTAINER,
@@ -44,18 +61,17 @@ def worker_container(spec: VaultExtensionSpec, owner: ExtensionRef, settings: Op
         "env": contract_env(spec, owner, settings),
         "ports": [{"name": METRICS_PORT_NAME, "containerPort": spec.metrics_port, "protocol": "TCP"}],
         "resources": resource_requirements(spec, settings),
-        # Loading a model onto a GPU can take minutes: the startup probe holds the others back until then.
-        "startupProbe": _probe("/healthz", period=5, failures=120),
-        "livenessProbe": _probe("/healthz", period=10, failures=3),
-        "readinessProbe": _probe("/readyz", period=5, failures=2),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": restricted_container_context(),
+        "volumeMounts": scratch_mounts(spec),
     }
+    if spec.effective_runtime() == "vaultext":
+        # Loading a model onto a GPU can take minutes: the startup probe holds the others back until then.
+        container["startupProbe"] = _probe("/healthz", period=5, failures=120)
+        container["livenessProbe"] = _probe("/healthz", period=10, failures=3)
+        container["readinessProbe"] = _probe("/readyz", period=5, failures=2)
+    working_dir = spec.effective_working_dir()
+    if working_dir is not None:
+        container["workingDir"] = working_dir
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
     if spec.command is not None:
@@ -71,18 +87,12 @@ def pod_spec(spec: VaultExtensionSpec, owner: ExtensionRef, settings: OperatorSe
         tolerations.insert(0, {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"})
     pod: Manifest = {
         "containers": [worker_container(spec, owner, settings)],
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": NON_ROOT_ID,
-            "runAsGroup": NON_ROOT_ID,
-            "fsGroup": NON_ROOT_ID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": spec.termination_grace_period_seconds,
         "tolerations": tolerations,
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": spec.scratch.size_limit}}],
     }
     if spec.gpu.product:
         pod["nodeSelector"] = {GPU_PRODUCT_LABEL: spec.gpu.product}
@@ -100,9 +110,10 @@ def pod_template(spec: VaultExtensionSpec, owner: ExtensionRef, settings: Operat
         "spec": pod_spec(spec, owner, settings),
     }
     if spec.pod_template is not None:
-        template = merge_overlay(template, spec.pod_template.model_dump(by_alias=True))
+        template = merge_overlay(template, spec.pod_template.pod_overlay())
         # The overlay may add labels, never move the pods out of the selector.
         template["metadata"]["labels"] = {**template["metadata"]["labels"], **selector_labels(owner)}
+        template["spec"] = harden_containers(template["spec"])
     return template
 
 

@@ -34,25 +34,38 @@ def contract_env(spec: VaultExtensionSpec, owner: ExtensionRef, settings: Operat
     env: EnvList = [
         _value("QUEUE_SYSTEM", "KAFKA"),
         _value("QUEUE_NAME", kafka.input_topic),
+        _value("KAFKA_QUEUE_NAME", kafka.input_topic),
         _value("QUEUE_TARGET", kafka.output_topic),
+        _value("TARGET_QUEUE_NAME", kafka.output_topic),
         _value("KAFKA_BROKER", kafka.bootstrap_servers),
         _value("KAFKA_GROUP", kafka.consumer_group),
+        _value("KAFKA_SECURITY", kafka.security_protocol),
+        _value("KAFKA_MECHANISM", kafka.sasl_mechanism),
     ]
     if kafka.auth_secret:
         env += [
             _from_secret("KAFKA_USERNAME", kafka.auth_secret, "username"),
             _from_secret("KAFKA_PASSWORD", kafka.auth_secret, "password"),
-            _from_secret("KAFKA_MECHANISM", kafka.auth_secret, "mechanism"),
-            _from_secret("KAFKA_SECURITY", kafka.auth_secret, "securityProtocol"),
         ]
-    env.append(_value("VAULT_API_URL", vault.url))
+    env += [_value("VAULT_API_URL", vault.url), _value("STORAGE_URI", vault.url)]
     if vault.credentials_secret:
         env += [
-            _from_secret("VAULT_ACCESS_KEY", vault.credentials_secret, "accessKey"),
-            _from_secret("VAULT_SECRET_KEY", vault.credentials_secret, "secretKey"),
+            _from_secret(name, vault.credentials_secret, key)
+            for name, key in (
+                ("VAULT_ACCESS_KEY", "accessKey"),
+                ("VAULT_SECRET_KEY", "secretKey"),
+                ("STORAGE_ACCESS_KEY", "accessKey"),
+                ("STORAGE_SECRET", "secretKey"),
+                ("STORAGE_SECRET_KEY", "secretKey"),
+            )
         ]
     env += [
         _value("NUMBER_OF_PREDICTIONS", str(spec.frames_per_recording)),
+        # Upstream images compare with "True"; forwarding to another Vault or Hub stays off unless set in env.
+        _value("REMOVE_AFTER_PROCESSED", "True" if spec.vault.remove_after_processed else "False"),
+        _value("FORWARDING_MEDIA", "false"),
+        _value("FORWARDING_METADATA", "false"),
+        _value("FORWARDING_OBJECT_THRESHOLD", "1"),
         _value("VAULTEXT_EXTENSION_NAME", owner.name),
         _value("VAULTEXT_NAMESPACE", owner.namespace),
         _value("VAULTEXT_DEAD_LETTER_TOPIC", kafka.dead_letter_topic),

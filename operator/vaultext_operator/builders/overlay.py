@@ -4,31 +4,51 @@ from __future__ import annotations
 
 from typing import Any
 
+# Fields the overlay replaces whole: a probe has exactly one handler, so merging an exec probe into our
+# httpGet probe would give one the apiserver refuses.
+REPLACED_FIELDS = frozenset({"startupProbe", "livenessProbe", "readinessProbe"})
+# Lists merged item by item: field -> (key of an item, whether an item of the same key merges deeply).
+# Volumes and env variables hold exactly one source each, so one of the same key replaces ours; a volume
+# can be mounted many times, so mounts are keyed by where they go.
+KEYED_LISTS: dict[str, tuple[str, bool]] = {
+    "containers": ("name", True),
+    "initContainers": ("name", True),
+    "volumes": ("name", False),
+    "env": ("name", False),
+    "volumeMounts": ("mountPath", False),
+}
+DEFAULT_LIST_KEY = ("name", True)
 
-def _is_named_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value)
+
+def _keyed(items: Any, key: str) -> bool:
+    return isinstance(items, list) and all(isinstance(item, dict) and key in item for item in items)
 
 
-def merge_overlay(base: Any, overlay: Any) -> Any:
+def merge_overlay(base: Any, overlay: Any, field: str = "") -> Any:
     """Deep-merges `overlay` into `base` without mutating either.
 
-    Maps merge key by key; two lists whose items all carry a `name` merge item by item (same name: merged,
-    new name: appended); anything else in `overlay` replaces what `base` has.
+    Maps merge key by key. Lists in `KEYED_LISTS` (and any other list whose items all carry a `name`)
+    merge item by item: an item with a new key is appended, one with a known key merges into or replaces
+    the existing item; an empty one changes nothing (`containers: []` must not drop the worker). Anything
+    else in `overlay`, and every field in `REPLACED_FIELDS`, replaces `base`.
     """
+    if field in REPLACED_FIELDS:
+        return overlay
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = dict(base)
         for key, value in overlay.items():
-            merged[key] = merge_overlay(base[key], value) if key in base else value
+            merged[key] = merge_overlay(base[key], value, key) if key in base else value
         return merged
-    if _is_named_list(base) and _is_named_list(overlay) and overlay:
+    key, deep = KEYED_LISTS.get(field, DEFAULT_LIST_KEY)
+    if _keyed(base, key) and _keyed(overlay, key):  # an empty keyed list adds nothing, never clears ours
         result = list(base)
-        positions = {item["name"]: index for index, item in enumerate(result)}
+        positions = {item[key]: index for index, item in enumerate(result)}
         for item in overlay:
-            if item["name"] in positions:
-                index = positions[item["name"]]
-                result[index] = merge_overlay(result[index], item)
-            else:
-                positions[item["name"]] = len(result)
+            if item[key] not in positions:
+                positions[item[key]] = len(result)
                 result.append(item)
+            else:
+                index = positions[item[key]]
+                result[index] = merge_overlay(result[index], item) if deep else item
         return result
     return overlay

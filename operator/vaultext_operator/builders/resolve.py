@@ -11,7 +11,7 @@ from ..api import VaultExtensionSpec
 from ..settings import OperatorSettings
 from .labels import ExtensionRef
 
-KAFKA_AUTH_KEYS = ("username", "password", "mechanism", "securityProtocol")
+KAFKA_AUTH_KEYS = ("username", "password")
 VAULT_KEYS = ("accessKey", "secretKey")
 DEFAULT_REQUESTS = {"cpu": "1", "memory": "2Gi"}
 DEFAULT_LIMITS = {"memory": "8Gi"}
@@ -25,6 +25,9 @@ class KafkaBinding:
     dead_letter_topic: str
     consumer_group: str
     auth_secret: str | None
+    # From the spec, never the Secret; PLAINTEXT/PLAIN without auth, since clients pass both unconditionally.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,16 @@ class VaultBinding:
 
 def resolve_kafka(spec: VaultExtensionSpec, owner: ExtensionRef, settings: OperatorSettings) -> KafkaBinding:
     kafka = spec.kafka
+    auth = kafka.auth
     return KafkaBinding(
         bootstrap_servers=kafka.bootstrap_servers or settings.kafka_bootstrap_servers,
         input_topic=kafka.input.topic if kafka.input else settings.kafka_input_topic,
         output_topic=kafka.output.topic if kafka.output else f"{owner.name}-results",
         dead_letter_topic=kafka.dead_letter.topic if kafka.dead_letter else f"{owner.name}-dead-letter",
         consumer_group=kafka.consumer_group or f"vaultext-{owner.namespace}-{owner.name}",
-        auth_secret=kafka.auth.secret_ref.name if kafka.auth else None,
+        auth_secret=auth.secret_ref.name if auth else None,
+        security_protocol=auth.security_protocol if auth else "PLAINTEXT",
+        sasl_mechanism=auth.mechanism if auth else "PLAIN",
     )
 
 

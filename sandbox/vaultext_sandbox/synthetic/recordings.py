@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.stream import VideoStream
 from numpy.typing import NDArray
 
 COLOURS: dict[str, tuple[int, int, int]] = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
@@ -101,6 +102,7 @@ def render(spec: RecordingSpec) -> bytes:
     options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if spec.fragmented else {}
     with av.open(buffer, mode="w", format="mp4", options=options) as container:
         stream = container.add_stream(encoder, rate=spec.fps)
+        assert isinstance(stream, VideoStream)  # the encoder names are video codecs
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, spec.fps)
         settings = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"

@@ -96,6 +96,7 @@ class Extension:
     lag_threshold: int = 5
     stabilization_seconds: int = 15
     env: dict[str, str] = field(default_factory=lambda: {"VAULTEXT_LOG_LEVEL": "INFO"})
+    extra_spec: dict[str, Any] = field(default_factory=dict)  # more VaultExtension spec fields, e.g. `scratch`
     keys: list[str] = field(default_factory=list)
 
     @property
@@ -124,6 +125,7 @@ class Extension:
                 "autoscaling": {"minReplicas": 1, "maxReplicas": self.max_replicas,
                                 "lagThreshold": self.lag_threshold, "pollingInterval": 2,
                                 "scaleDownStabilizationSeconds": self.stabilization_seconds},
+                **self.extra_spec,
             },
         }
 

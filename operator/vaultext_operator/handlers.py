@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import kopf
@@ -10,12 +9,11 @@ import kopf
 from .api import GROUP, PLURAL, VERSION
 from .builders import MANAGER
 from .conditions import INVALID_SPEC
-from .reconcile import owner_of, reconcile, reconcile_by_name, refresh_status, resync
+from .reconcile import owner_of, reconcile, reconcile_by_name, refresh_status
 from .settings import OperatorSettings
 
 EXTENSIONS = (GROUP, VERSION, PLURAL)
 CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGER}
-RESYNC_SECONDS = 60.0
 
 
 def operator_settings(memo: Any) -> OperatorSettings:
@@ -60,37 +58,26 @@ def deployment_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: 
         refresh_status(body["metadata"]["namespace"], owner)
 
 
-@kopf.timer(*EXTENSIONS, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync_extension(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    if namespace is not None:
-        resync(namespace, name, operator_settings(memo))
-
-
-# --- Lag-driven autoscaling: one loop thread for all extensions, a daemon per extension registers it ---------
+# --- The autoscaler and the resync: one thread each, fed by the watch (no per-object daemon, no finalizer) ------
 
 
 @kopf.on.startup()
-def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
-    from .autoscaler import Autoscaler
+def start_runtime(memo: kopf.Memo, **_: Any) -> None:
+    from .runtime import Runtime
 
-    settings = operator_settings(memo)
-    memo.autoscaler = Autoscaler(settings, prometheus_url=settings.prometheus_url or None)
-    memo.autoscaler_stop = threading.Event()
-    memo.autoscaler.serve_metrics()
-    threading.Thread(target=memo.autoscaler.run, args=(memo.autoscaler_stop,), name="autoscaler",
-                     daemon=True).start()
+    memo.runtime = Runtime(operator_settings(memo))
+    memo.runtime.start()
 
 
 @kopf.on.cleanup()
-def stop_autoscaler(memo: kopf.Memo, **_: Any) -> None:
-    memo.autoscaler_stop.set()
+def stop_runtime(memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.shutdown()
 
 
-@kopf.daemon(*EXTENSIONS, cancellation_timeout=10.0)
-async def follow_lag(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
-                     memo: Any, **_: Any) -> None:
-    # Async on purpose: a sync daemon would hold one of kopf's executor threads per extension for its whole
-    # life, and with more extensions than threads no other sync handler (the reconcile) would ever run.
-    memo.autoscaler.track(body)  # the live body: spec changes reach the loop without a restart
-    await stopped.wait()
-    memo.autoscaler.untrack(namespace or "", name)
+@kopf.on.event(*EXTENSIONS)
+def extension_seen(body: kopf.Body, type: str | None, name: str, namespace: str | None, memo: kopf.Memo,
+                   **_: Any) -> None:
+    if type == "DELETED" or body["metadata"].get("deletionTimestamp"):
+        memo.runtime.autoscaler.untrack(namespace or "", name)
+    else:
+        memo.runtime.autoscaler.track(dict(body))

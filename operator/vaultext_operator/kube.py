@@ -1,10 +1,12 @@
-"""The one module that talks to the API server: server-side apply, reads, status patches, events, nodes.
+"""The one module that talks to the API server: one apply, one list, reads, status patches, events, leases.
 
-Synchronous (kubernetes client); kopf runs the sync handlers in its thread pool.
+Synchronous (kubernetes client); kopf runs the sync handlers in its thread pool. Every request carries a timeout,
+and every failure is one of this module's errors (`KubeError` and below), so no other module imports the client.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
+from urllib3.exceptions import HTTPError
 
 from .api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
@@ -25,14 +28,40 @@ _PLURALS = {
     "Secret": "secrets",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "Deployment": "deployments",
+    "Pod": "pods",
+    "Node": "nodes",
+    "Lease": "leases",
+    "ScaledObject": "scaledobjects",
+    "TriggerAuthentication": "triggerauthentications",
+    "KafkaTopic": "kafkatopics",
     KIND: PLURAL,
 }
+_CLUSTER_SCOPED = {"Node"}
+# (connect, read) seconds: a hung apiserver costs one call this long, never a stuck loop
+REQUEST_TIMEOUT = (3.05, 15.0)
+AUTOSCALER_MANAGER = "vaultext-autoscaler"  # owns only the Deployment's spec.replicas
 _lock = threading.Lock()
 _api: client.ApiClient | None = None
 
 
-class ApplyError(RuntimeError):
+class KubeError(RuntimeError):
+    """The API server could not be reached or refused a request."""
+
+
+class ApiError(KubeError):
+    """A non-2xx answer; `status` is its HTTP status, the message the apiserver's."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApplyError(ApiError):
     """The apiserver refused a manifest (the message is the apiserver's)."""
+
+
+class Conflict(ApiError):
+    """The object changed since it was read (its resourceVersion moved on), or already exists."""
 
 
 def use_kubeconfig(kubeconfig: str | None = None) -> client.ApiClient:
@@ -52,9 +81,13 @@ def api() -> client.ApiClient:
     return _api if _api is not None else use_kubeconfig()
 
 
-def _path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    path = f"{base}/namespaces/{namespace}/{_PLURALS[kind]}"
+def _base(api_version: str) -> str:
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+
+
+def _path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
+    scope = "" if kind in _CLUSTER_SCOPED or namespace is None else f"/namespaces/{namespace}"
+    path = f"{_base(api_version)}{scope}/{_PLURALS[kind]}"
     return f"{path}/{name}" if name else path
 
 
@@ -72,9 +105,16 @@ def yaml_safe_json(body: Any) -> str:
     return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
+def _message(status: int, reason: str, body: Any) -> str:
+    try:
+        return str(json.loads(body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{status} {reason}"
+
+
 def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
           content_type: str = "application/json") -> Json:
-    """One request; a non-2xx answer raises `client.ApiException` carrying the apiserver's Status body."""
+    """One request with a timeout; a non-2xx answer raises `ApiError` with the apiserver's message."""
     connection = api()
     # JSON bodies go as objects (the client encodes them); an apply patch is YAML and needs its own encoding.
     payload = yaml_safe_json(body) if body is not None and "yaml" in content_type else body
@@ -83,39 +123,74 @@ def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]]
         header_params={"Accept": "application/json", "Content-Type": content_type},
         auth_settings=["BearerToken"],
     )  # fmt: skip
-    response = connection.call_api(method, url, headers, serialized)
-    response.read()
+    try:
+        response = connection.call_api(method, url, headers, serialized, _request_timeout=REQUEST_TIMEOUT)
+        response.read()
+    except (HTTPError, OSError) as error:
+        raise KubeError(f"{method} {path}: {type(error).__name__}: {error}") from error
     if not 200 <= response.status <= 299:
-        raise client.ApiException(http_resp=response)
+        message = _message(response.status, response.reason, response.data)
+        error_type = Conflict if response.status == 409 else ApiError
+        raise error_type(response.status, message)
     document: Json = json.loads(response.data)
     return document
-
-
-def _apiserver_message(error: client.ApiException) -> str:
-    try:
-        return str(json.loads(error.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{error.status} {error.reason}"
 
 
 def apply(manifest: Json, field_manager: str, dry_run: bool = False) -> Json:
     """Server-side apply (force: the operator owns what it declares); returns the object as stored."""
     metadata = manifest["metadata"]
     query = [("fieldManager", field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
-    path = _path(manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"])
+    path = _path(manifest["apiVersion"], manifest["kind"], metadata.get("namespace"), metadata["name"])
     try:
         return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
-    except client.ApiException as error:
-        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {_apiserver_message(error)}") from error
+    except ApiError as error:
+        raise ApplyError(error.status, f"{manifest['kind']} {metadata['name']}: {error}") from error
 
 
-def get(api_version: str, kind: str, namespace: str, name: str) -> Json | None:
+def create(manifest: Json) -> Json | None:
+    """Creates an object; None when one of that name exists already (it is left as it is)."""
+    metadata = manifest["metadata"]
+    try:
+        return _call("POST", _path(manifest["apiVersion"], manifest["kind"], metadata.get("namespace")), manifest)
+    except Conflict:
+        return None
+    except ApiError as error:
+        raise ApplyError(error.status, f"{manifest['kind']} {metadata['name']}: {error}") from error
+
+
+def replace(manifest: Json) -> Json:
+    """PUT carrying the resourceVersion read; raises `Conflict` when the object moved on since."""
+    metadata = manifest["metadata"]
+    path = _path(manifest["apiVersion"], manifest["kind"], metadata.get("namespace"), metadata["name"])
+    return _call("PUT", path, manifest)
+
+
+def get(api_version: str, kind: str, namespace: str | None, name: str) -> Json | None:
+    """One object, or None when it (or its kind) does not exist."""
     try:
         return _call("GET", _path(api_version, kind, namespace, name))
-    except client.ApiException as error:
+    except ApiError as error:
         if error.status == 404:
             return None
         raise
+
+
+def delete(api_version: str, kind: str, namespace: str, name: str) -> bool:
+    """Deletes one object; False when it (or its kind) does not exist."""
+    try:
+        _call("DELETE", _path(api_version, kind, namespace, name))
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def list_all(api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
+    """Every object of a kind in all namespaces, in one LIST call."""
+    query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+    items: list[Json] = _call("GET", _path(api_version, kind, None), query=query).get("items") or []
+    return items
 
 
 def get_extension(namespace: str, name: str) -> Json | None:
@@ -130,30 +205,35 @@ def secret_keys(namespace: str, name: str) -> set[str] | None:
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
 
 
+def secret_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's decoded values (Kafka credentials), or None when it does not exist."""
+    secret = get("v1", "Secret", namespace, name)
+    if secret is None:
+        return None
+    decoded = {key: base64.b64decode(value).decode(errors="replace")
+               for key, value in (secret.get("data") or {}).items()}
+    return {**decoded, **(secret.get("stringData") or {})}
+
+
 def list_nodes() -> list[Json]:
-    items: list[Json] = _call("GET", "/api/v1/nodes")["items"]
-    return items
+    return list_all("v1", "Node")
 
 
-class Conflict(RuntimeError):
-    """The object changed since it was read (its resourceVersion moved on)."""
+def patch_extension_status(namespace: str, name: str, status: Json, resource_version: str) -> Json:
+    """Merge-patches the status subresource: fields not in `status` (another writer's) stay as they are.
 
-
-def patch_extension_status(namespace: str, name: str, status: Json, resource_version: str | None = None) -> Json:
-    """Merge-patches the status subresource: fields not in `status` (the autoscaler's) stay as they are.
-
-    With `resource_version` the patch applies only to that version of the object, else raises `Conflict`.
+    The patch applies only to the version of the object it was computed from, else raises `Conflict`.
     """
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
-    body: Json = {"status": status}
-    if resource_version is not None:
-        body["metadata"] = {"resourceVersion": resource_version}
-    try:
-        return _call("PATCH", path, body, content_type="application/merge-patch+json")
-    except client.ApiException as error:
-        if error.status == 409:
-            raise Conflict(f"{namespace}/{name} changed since it was read") from error
-        raise
+    body: Json = {"status": status, "metadata": {"resourceVersion": resource_version}}
+    return _call("PATCH", path, body, content_type="application/merge-patch+json")
+
+
+def set_deployment_replicas(namespace: str, name: str, replicas: int) -> Json:
+    """Server-side applies only `spec.replicas`, owned by the autoscaler's field manager."""
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": replicas}}
+    return apply(manifest, AUTOSCALER_MANAGER)
 
 
 def post_event(extension: Json, event_type: str, reason: str, message: str) -> None:
@@ -161,6 +241,8 @@ def post_event(extension: Json, event_type: str, reason: str, message: str) -> N
     metadata = extension["metadata"]
     now = datetime.now(UTC).isoformat()
     event = {
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
         "involvedObject": {
             "apiVersion": API_VERSION,
@@ -177,63 +259,4 @@ def post_event(extension: Json, event_type: str, reason: str, message: str) -> N
         "lastTimestamp": now,
         "count": 1,
     }
-    client.CoreV1Api(api()).create_namespaced_event(metadata["namespace"], event)
-
-
-# --- Lag-driven autoscaling: replicas, capacity, credentials and KEDA/Strimzi objects ---------------------
-
-AUTOSCALER_MANAGER = "vaultext-autoscaler"
-
-
-def set_deployment_replicas(namespace: str, name: str, replicas: int) -> Json:
-    """Server-side applies only `spec.replicas`, owned by the autoscaler's field manager."""
-    manifest = {"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": replicas}}
-    return apply(manifest, AUTOSCALER_MANAGER)
-
-
-def list_all(api_version: str, plural: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
-    """Every object of a kind in all namespaces, in one LIST call."""
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
-    items: list[Json] = _call("GET", f"{base}/{plural}", query=query).get("items") or []
-    return items
-
-
-def secret_data(namespace: str, name: str) -> dict[str, str] | None:
-    """A Secret's decoded values (Kafka credentials for the lag source), or None when it does not exist."""
-    import base64  # only here: the rest of this module never reads secret values
-
-    secret = get("v1", "Secret", namespace, name)
-    if secret is None:
-        return None
-    decoded = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
-    return {**decoded, **(secret.get("stringData") or {})}
-
-
-def _custom_path(source: Json | str, plural: str, namespace: str, name: str) -> str:
-    api_version = source if isinstance(source, str) else source["apiVersion"]
-    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
-
-
-def apply_custom(manifest: Json, plural: str, field_manager: str = AUTOSCALER_MANAGER,
-                 dry_run: bool = False) -> Json:
-    """Server-side apply of a resource `apply` does not know by kind (ScaledObject, KafkaTopic, ...)."""
-    metadata = manifest["metadata"]
-    query = [("fieldManager", field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
-    path = _custom_path(manifest, plural, metadata["namespace"], metadata["name"])
-    try:
-        return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
-    except client.ApiException as error:
-        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {error.status} {error.body}") from error
-
-
-def delete_custom(api_version: str, plural: str, namespace: str, name: str) -> bool:
-    """Deletes one object; False when it (or its kind) does not exist."""
-    try:
-        _call("DELETE", _custom_path(api_version, plural, namespace, name))
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
+    _call("POST", f"/api/v1/namespaces/{metadata['namespace']}/events", event)

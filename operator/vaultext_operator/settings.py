@@ -42,6 +42,10 @@ class OperatorSettings(BaseSettings):
     retry_delay_seconds: float = Field(
         default=10.0, gt=0, description="Delay before re-checking an extension whose input is not usable yet."
     )
+    resync_seconds: float = Field(
+        default=60.0, gt=0, description="How often every extension is checked again (a child deleted by hand "
+        "comes back, topics are bound again)."
+    )
     health_host: str = Field(default="127.0.0.1", description="Address of the operator's /healthz endpoint.")
     health_port: int = Field(default=8081, ge=0, le=65535, description="Port of /healthz; 0 disables it.")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the autoscaler's /metrics endpoint.")

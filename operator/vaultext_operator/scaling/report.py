@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from vaultext_operator.conditions import Verdict
 from vaultext_operator.scaling.policy import Decision
 from vaultext_operator.scaling.rates import Rates
 
@@ -13,59 +13,34 @@ GPU_CAPACITY_LIMITED = "GPUCapacityLimited"
 TOPICS_READY = "TopicsReady"
 PARTITIONS_LIMIT_REPLICAS = "PartitionsBelowMaxReplicas"
 AUTOSCALER_TYPES = (SCALING_ACTIVE, GPU_CAPACITY_LIMITED, TOPICS_READY, PARTITIONS_LIMIT_REPLICAS)
-MAX_REASON = 1024  # status.lastScaleReason's schema bound
 
 
-@dataclass(frozen=True, slots=True)
-class ConditionVerdict:
-    status: str
-    reason: str
-    message: str
-
-
-def scaling_conditions(decision: Decision, paused: bool, error: str | None) -> dict[str, ConditionVerdict]:
+def scaling_conditions(decision: Decision, paused: bool, error: str | None) -> dict[str, Verdict]:
     if paused:
-        active = ConditionVerdict("False", "Paused", decision.reason)
+        active = Verdict("False", "Paused", decision.reason)
     elif decision.lag_unreadable:
         reason = "FallbackReplicas" if decision.fallback_applied else "LagUnreadable"
-        active = ConditionVerdict("False", reason, error or decision.reason)
+        active = Verdict("False", reason, error or decision.reason)
     else:
-        active = ConditionVerdict("True", "LagRead", decision.reason)
+        active = Verdict("True", "LagRead", decision.reason)
     result = {SCALING_ACTIVE: active}
     if not decision.lag_unreadable and not paused:
         result[GPU_CAPACITY_LIMITED] = (
-            ConditionVerdict("True", "InsufficientGPUs",
+            Verdict("True", "InsufficientGPUs",
                              f"recommended {decision.recommendation} replicas, the cluster's free GPUs hold "
                              f"{decision.desired_replicas}")
             if decision.gpu_limited
-            else ConditionVerdict("False", "EnoughGPUs", "every recommended replica can be scheduled")
+            else Verdict("False", "EnoughGPUs", "every recommended replica can be scheduled")
         )
     return result
 
 
-def partition_condition(partitions: int, max_replicas: int, allow_idle: bool) -> ConditionVerdict:
+def partition_condition(partitions: int, max_replicas: int, allow_idle: bool) -> Verdict:
     if partitions < max_replicas and not allow_idle:
-        return ConditionVerdict("True", "FewerPartitionsThanMaxReplicas",
+        return Verdict("True", "FewerPartitionsThanMaxReplicas",
                                 f"the input topic has {partitions} partitions: at most {partitions} of "
                                 f"maxReplicas {max_replicas} replicas can consume")
-    return ConditionVerdict("False", "EnoughPartitions", f"{partitions} partitions >= maxReplicas {max_replicas}")
-
-
-def merge_conditions(previous: list[dict[str, Any]], verdicts: dict[str, ConditionVerdict], generation: int,
-                     now_iso: str) -> list[dict[str, Any]]:
-    """Our condition types replaced, every other type kept; lastTransitionTime moves only on a flip."""
-    by_type = {c.get("type"): c for c in previous}
-    merged = [c for c in previous if c.get("type") not in verdicts]
-    for kind, verdict in verdicts.items():
-        before = by_type.get(kind) or {}
-        flipped = before.get("status") != verdict.status
-        merged.append({
-            "type": kind, "status": verdict.status, "reason": verdict.reason,
-            "message": verdict.message[:32768],
-            "lastTransitionTime": now_iso if flipped else before.get("lastTransitionTime", now_iso),
-            "observedGeneration": generation,
-        })  # fmt: skip
-    return merged
+    return Verdict("False", "EnoughPartitions", f"{partitions} partitions >= maxReplicas {max_replicas}")
 
 
 def status_fields(decision: Decision, lag: int | None, partitions: int | None, rates: Rates) -> dict[str, Any]:

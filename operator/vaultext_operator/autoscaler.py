@@ -78,14 +78,18 @@ class Autoscaler:
                  prometheus: PrometheusLagSource | None = None, metrics: OperatorMetrics | None = None,
                  prometheus_url: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.kafka = kafka or KafkaAdminLagSource()
-        self.prometheus = prometheus or PrometheusLagSource()
         self.metrics = metrics or OperatorMetrics()
+        self.kafka = kafka or KafkaAdminLagSource(observe_latency=self._observe_cluster)
+        self.prometheus = prometheus or PrometheusLagSource()
         self.prometheus_url = prometheus_url
         self.clock = clock  # wall clock: times in the policy's history are comparable across restarts
         self._tracked: dict[tuple[str, str], Tracked] = {}
         self._lock = threading.Lock()
         self._connections: dict[tuple[str, str | None], KafkaConnection] = {}  # read once per tick
+        self.last_tick_completed = time.monotonic()  # success or a handled failure: /healthz reads it
+
+    def _observe_cluster(self, cluster: str, seconds: float) -> None:
+        self.metrics.cluster_poll_seconds.labels(cluster).observe(seconds)
 
     def serve_metrics(self) -> None:
         """/metrics on the settings' metrics host and port (0 disables it)."""
@@ -113,12 +117,16 @@ class Autoscaler:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 self.tick()
+                self.metrics.last_tick.set(time.time())
             except Failures as error:  # the API server or a backend hiccuped: next tick retries
                 log.warning("autoscaler tick failed: %s", error)
             except Exception:  # a dead loop would silently stop all scaling: log with traceback, go on
                 log.exception("autoscaler tick failed unexpectedly")
+            self.last_tick_completed = time.monotonic()
+            self.metrics.tick_seconds.observe(self.last_tick_completed - started)
             stop.wait(TICK_SECONDS)
 
     def tick(self) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from . import kube
 from .api import GROUP, PLURAL, VERSION
 from .builders import MANAGER
 from .conditions import INVALID_SPEC
@@ -40,7 +41,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.update(*EXTENSIONS, field="spec")
 def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     settings = operator_settings(memo)
-    blocker = reconcile(dict(body), settings)
+    try:
+        blocker = reconcile(dict(body), settings)
+    except kube.KubeError as error:  # the apiserver hiccuped: kopf retries
+        memo.runtime.metrics.reconcile_errors.inc()
+        raise kopf.TemporaryError(str(error), delay=settings.retry_delay_seconds) from error
     if blocker is not None and blocker.reason == INVALID_SPEC:
         raise kopf.PermanentError(blocker.message)
     if blocker is not None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import kube
 from .autoscaler import Autoscaler
@@ -21,20 +24,41 @@ class Runtime:
     def __init__(self, settings: OperatorSettings, autoscaler: Autoscaler | None = None) -> None:
         self.settings = settings
         self.autoscaler = autoscaler or Autoscaler(settings, prometheus_url=settings.prometheus_url or None)
+        self.metrics = self.autoscaler.metrics
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._health: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
         self.autoscaler.serve_metrics()
+        if self.settings.health_port:
+            self._health = ThreadingHTTPServer((self.settings.health_host, self.settings.health_port),
+                                               _health_handler(self))
+            self._health.daemon_threads = True
+            self._start_thread("healthz", self._health.serve_forever)
         for name, target in (("autoscaler", self._autoscale), ("resync", self._resync_loop)):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._start_thread(name, target)
+
+    def _start_thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def shutdown(self) -> None:
         self.stop.set()
+        if self._health is not None:
+            self._health.shutdown()
+            self._health.server_close()
         for thread in self._threads:
             thread.join(timeout=5.0)
+
+    def health(self) -> tuple[bool, str]:
+        """Healthy while the autoscaler loop completes ticks (three intervals of grace)."""
+        stalled = time.monotonic() - self.autoscaler.last_tick_completed
+        limit = 3 * self.settings.health_interval_seconds
+        if stalled > limit:
+            return False, f"the autoscaler loop has not completed a tick for {stalled:.0f} s (limit {limit:.0f} s)"
+        return True, "ok"
 
     def _autoscale(self) -> None:
         self.autoscaler.run(self.stop)
@@ -47,10 +71,29 @@ class Runtime:
             try:
                 resync(namespace, name, self.settings)
             except kube.KubeError as error:
+                self.metrics.reconcile_errors.inc()
                 log.warning("resync of %s/%s failed: %s", namespace, name, error)
             except Exception:  # one broken extension must not stop the resync of the others
+                self.metrics.reconcile_errors.inc()
                 log.exception("resync of %s/%s failed unexpectedly", namespace, name)
 
     def _resync_loop(self) -> None:
         while not self.stop.wait(self.settings.resync_seconds):
             self.resync_all()
+
+
+def _health_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            healthy, detail = runtime.health() if self.path == "/healthz" else (False, "not found")
+            body = detail.encode()
+            self.send_response(200 if healthy else (503 if self.path == "/healthz" else 404))
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # probes every few seconds: not worth a line
+            return
+
+    return Health

@@ -48,6 +48,10 @@ class OperatorSettings(BaseSettings):
     )
     health_host: str = Field(default="127.0.0.1", description="Address of the operator's /healthz endpoint.")
     health_port: int = Field(default=8081, ge=0, le=65535, description="Port of /healthz; 0 disables it.")
+    health_interval_seconds: float = Field(
+        default=10.0, gt=0, description="/healthz fails when the autoscaler loop has not completed a tick for "
+        "three of these intervals."
+    )
     metrics_host: str = Field(default="127.0.0.1", description="Address of the autoscaler's /metrics endpoint.")
     metrics_port: int = Field(default=8082, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
 

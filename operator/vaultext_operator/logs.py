@@ -1,0 +1,67 @@
+"""Logging of the Kafka client libraries: through the operator's logging, WARNING and above, each distinct
+message at most once a minute (an unreachable broker would otherwise fill the log several lines a second)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+REPEAT_SECONDS = 60.0
+LIBRDKAFKA_LOGGER = "vaultext_operator.librdkafka"  # confluent-kafka's clients log here (config `logger`)
+CLIENT_LOGGERS = ("kafka", LIBRDKAFKA_LOGGER)  # kafka-python's root logger and librdkafka's
+
+
+class OncePerInterval(logging.Filter):
+    """Passes a message (by logger and template) once, then again only after `interval` seconds."""
+
+    def __init__(self, interval: float = REPEAT_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval, self.clock = interval, clock
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg)[:120])
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                return False
+            self._last[key] = now
+            return True
+
+
+def tame_client_loggers() -> None:
+    """WARNING and above, rate-limited, for the Kafka client libraries' own loggers."""
+    for name in CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        if not any(isinstance(f, OncePerInterval) for f in logger.filters):
+            logger.addFilter(OncePerInterval())
+
+
+class StateLog:
+    """Logs a per-key failure when the key's state changes, and a persisting failure at most once a minute."""
+
+    def __init__(self, logger: logging.Logger, interval: float = REPEAT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger, self.interval, self.clock = logger, interval, clock
+        self._failing: dict[str, float] = {}  # key -> when last logged
+        self._lock = threading.Lock()
+
+    def failed(self, key: str, message: str) -> None:
+        now = self.clock()
+        with self._lock:
+            last = self._failing.get(key)
+            if last is not None and now - last < self.interval:
+                return
+            self._failing[key] = now
+        self.logger.warning("%s%s", message, "" if last is None else " (still)")
+
+    def ok(self, key: str, message: str) -> None:
+        with self._lock:
+            was_failing = self._failing.pop(key, None) is not None
+        if was_failing:
+            self.logger.info("%s", message)

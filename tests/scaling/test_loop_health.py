@@ -1,0 +1,89 @@
+"""The operator's own health and log hygiene: /healthz follows the autoscaler loop, Kafka clients' repeats are
+rate-limited, a failing cluster is logged when its state changes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from vaultext_operator.logs import CLIENT_LOGGERS, OncePerInterval, StateLog, tame_client_loggers
+from vaultext_operator.runtime import Runtime
+from vaultext_operator.settings import OperatorSettings
+from vaultext_sandbox.processes import free_port
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def healthz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_healthz_fails_once_the_loop_stops_completing_ticks() -> None:
+    port = free_port()
+    settings = OperatorSettings(health_port=port, metrics_port=0, health_interval_seconds=0.3)
+    runtime = Runtime(settings)  # no extension tracked: the loop ticks without touching a cluster
+    runtime.start()
+    try:
+        time.sleep(0.5)
+        assert healthz(port) == 200
+        runtime.stop.set()  # the loop exits: no tick completes any more, the health server keeps answering
+        time.sleep(3 * 0.3 + 0.5)
+        assert healthz(port) == 503
+    finally:
+        runtime.shutdown()
+
+
+def test_client_library_repeats_pass_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    record_filter = OncePerInterval(clock=clock)
+    logger = logging.getLogger("test.kafka-client")
+    logger.addFilter(record_filter)
+    try:
+        with caplog.at_level(logging.WARNING, logger=logger.name):
+            for second in range(0, 130):
+                clock.now = float(second)
+                logger.error("connect to %s failed: Connection refused", "10.0.0.1:9092")
+        assert len(caplog.records) == 3  # t=0, t=60, t=120
+    finally:
+        logger.removeFilter(record_filter)
+
+
+def test_client_loggers_are_tamed_to_warning() -> None:
+    tame_client_loggers()
+    tame_client_loggers()  # idempotent: one filter each
+    for name in CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        assert logger.level == logging.WARNING
+        assert sum(isinstance(f, OncePerInterval) for f in logger.filters) == 1
+
+
+def test_a_failing_cluster_is_logged_on_change_then_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    state = StateLog(logging.getLogger("test.state"), clock=clock)
+    with caplog.at_level(logging.INFO, logger="test.state"):
+        for second in range(0, 90, 5):
+            clock.now = float(second)
+            state.failed("kafka-a:9092", "Kafka kafka-a:9092 unreachable")
+        state.ok("kafka-a:9092", "Kafka kafka-a:9092 is reachable again")
+        state.ok("kafka-a:9092", "Kafka kafka-a:9092 is reachable again")
+        state.failed("kafka-a:9092", "Kafka kafka-a:9092 unreachable")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Kafka kafka-a:9092 unreachable",
+        "Kafka kafka-a:9092 unreachable (still)",
+        "Kafka kafka-a:9092 is reachable again",
+        "Kafka kafka-a:9092 unreachable",
+    ]

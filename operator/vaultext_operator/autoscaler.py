@@ -29,7 +29,15 @@ from .scaling.capacity import GpuDemand, gpu_demand, schedulable_replicas
 from .scaling.lag import NO_COMMIT, LagSummary, summarize
 from .scaling.policy import Decision, ScalingHistory, ScalingInput, decide
 from .scaling.rates import OffsetSnapshot, Rates
-from .scaling.report import PARTITIONS_LIMIT_REPLICAS, partition_condition, scaling_conditions, status_fields
+from .scaling.report import (
+    PARTITIONS_LIMIT_REPLICAS,
+    partition_condition,
+    restore,
+    scaling_conditions,
+    scaling_state,
+    state_moved,
+    status_fields,
+)
 from .settings import OperatorSettings
 from .sources.base import KafkaConnection, LagReading, LagResult, LagSource, LagTarget
 from .sources.kafka_admin import KafkaAdminLagSource
@@ -40,7 +48,7 @@ PAUSED_REPLICAS = f"autoscaling.{GROUP}/paused-replicas"
 PAUSED = f"autoscaling.{GROUP}/paused"
 TICK_SECONDS = 0.2
 STATUS_REFRESH_SECONDS = 15.0
-VOLATILE = ("lag", "rates", "drainSeconds")
+VOLATILE = ("lag", "rates", "drainSeconds", "scalingState")
 Failures = (kube.KubeError, KafkaException, OSError)
 
 
@@ -76,8 +84,10 @@ def _paused(annotations: Mapping[str, str], current: int) -> int | None:
 class Autoscaler:
     def __init__(self, settings: OperatorSettings, kafka: LagSource | None = None,
                  prometheus: PrometheusLagSource | None = None, metrics: OperatorMetrics | None = None,
-                 prometheus_url: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 prometheus_url: str | None = None, clock: Callable[[], float] = time.time,
+                 leading: Callable[[], bool] = lambda: True) -> None:
         self.settings = settings
+        self.leading = leading  # only the elected replica acts
         self.metrics = metrics or OperatorMetrics()
         self.kafka = kafka or KafkaAdminLagSource(observe_latency=self._observe_cluster)
         self.prometheus = prometheus or PrometheusLagSource()
@@ -132,6 +142,11 @@ class Autoscaler:
     def tick(self) -> None:
         now = self.clock()
         self._connections = {}
+        if not self.leading():
+            with self._lock:
+                for t in self._tracked.values():  # when elected, start again from what status remembers
+                    t.seeded, t.next_poll = False, 0.0
+            return
         with self._lock:
             due = [t for t in self._tracked.values() if now >= t.next_poll]
         plans = [plan for t in due if (plan := self._plan(t, now)) is not None]
@@ -218,9 +233,8 @@ class Autoscaler:
         t, ref = plan.tracked, plan.ref
         current = int(deployment.get("spec", {}).get("replicas", 1))
         ready = int(deployment.get("status", {}).get("readyReplicas") or 0)
-        if not t.seeded:  # after a restart, a scale-down waits one full window like any other
-            t.history = ScalingHistory(recommendations=((now, current),), last_active_at=now)
-            t.seeded = True
+        if not t.seeded:
+            self._seed(t, current, now)
         paused = _paused(t.body["metadata"].get("annotations") or {}, current)
         summary, error = None, None
         if isinstance(result, LagReading):
@@ -233,6 +247,8 @@ class Autoscaler:
         decision = decide(ScalingInput(plan.spec.autoscaling, current, now, summary, t.rates, schedulable,
                                        paused, error), t.history)
         t.history = decision.history
+        if not self.leading():
+            return  # lost the Lease while deciding: the new leader acts
         scaling = decision.desired_replicas != current
         if scaling:
             t.last_scale = (datetime.now(UTC).isoformat(), clean_text(decision.reason))
@@ -250,6 +266,17 @@ class Autoscaler:
             kube.post_event(extension, "Normal", "LagReadable", f"lag readable again: {decision.reason}")
         self.metrics.record_replicas(ref.namespace, ref.name, decision.desired_replicas, current)
 
+    def _seed(self, t: Tracked, current: int, now: float) -> None:
+        """Memory from `status.scalingState` (written by whichever replica led before); without it, a
+        scale-down waits one full window from now."""
+        restored = restore((t.body.get("status") or {}).get("scalingState"))
+        if restored is not None:
+            t.history, rates = restored
+            t.rates = Rates(per_replica=rates.per_replica, arrival=rates.arrival)
+        else:
+            t.history = ScalingHistory(recommendations=((now, current),), last_active_at=now)
+        t.previous_committed, t.seeded = {}, True
+
     def _write_status(self, t: Tracked, plan: Plan, decision: Decision, summary: LagSummary | None,
                       result: LagResult, paused: bool, error: str | None, now: float, force: bool = False) -> None:
         verdicts = scaling_conditions(decision, paused, error)
@@ -263,10 +290,12 @@ class Autoscaler:
             fields = {"desiredReplicas": decision.desired_replicas}
         if t.last_scale is not None:
             fields["lastScaleTime"], fields["lastScaleReason"] = t.last_scale
+        fields["scalingState"] = scaling_state(t.history, t.rates)
         # Level-based: compare with the live object, not with what we last sent, so a concurrent status write
         # of the reconcile is repaired on the next poll.
         live = t.body.get("status") or {}
-        stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE)
+        stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE) or state_moved(
+            live.get("scalingState"), fields["scalingState"], STATUS_REFRESH_SECONDS)
         # lag/rates/drain alone are refreshed at most every STATUS_REFRESH_SECONDS, and not at all while idle
         moving = live.get("lag") != fields.get("lag") and now - t.last_status_at >= STATUS_REFRESH_SECONDS
         if same_verdicts(live.get("conditions") or [], verdicts) and not stale and not force and not moving:

@@ -40,6 +40,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.create(*EXTENSIONS)
 @kopf.on.update(*EXTENSIONS, field="spec")
 def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if not memo.runtime.leading():
+        return  # the leader reconciles; a newly elected replica resyncs every extension first
     settings = operator_settings(memo)
     try:
         blocker = reconcile(dict(body), settings)
@@ -55,7 +57,7 @@ def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
 def deployment_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     owner = owner_of(dict(body))
-    if owner is None:
+    if owner is None or not memo.runtime.leading():
         return
     if type == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
         reconcile_by_name(body["metadata"]["namespace"], owner, operator_settings(memo))

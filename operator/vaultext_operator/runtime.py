@@ -1,7 +1,10 @@
-"""The operator's long-running threads besides kopf's watches: the autoscaler loop and the periodic resync.
+"""The operator's long-running threads besides kopf's watches: leader election, the autoscaler loop, the
+periodic resync and /healthz.
 
 kopf's per-object daemons and timers would put a finalizer on every extension (so deleting one while the operator
-is down would hang); one thread per loop over the extensions the watch reported needs none.
+is down would hang); one thread per loop over the extensions the watch reported needs none. Every replica
+watches; only the one holding the Lease reconciles, resyncs and scales. A newly elected one resyncs everything
+at once, and the autoscaler picks up its memory from each extension's status.
 """
 
 from __future__ import annotations
@@ -11,19 +14,29 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from . import kube
 from .autoscaler import Autoscaler
+from .leadership import LeaderElector
 from .reconcile import resync
 from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 class Runtime:
     def __init__(self, settings: OperatorSettings, autoscaler: Autoscaler | None = None) -> None:
         self.settings = settings
-        self.autoscaler = autoscaler or Autoscaler(settings, prometheus_url=settings.prometheus_url or None)
+        self.elector: LeaderElector | None = None
+        if settings.leader_election:
+            namespace, name = settings.lease_location(_pod_namespace())
+            self.elector = LeaderElector(namespace, name, settings.leader_identity or None,
+                                         lease_seconds=settings.lease_seconds,
+                                         renew_seconds=settings.lease_seconds / 5, on_change=self._leadership)
+        self.autoscaler = autoscaler or Autoscaler(settings, prometheus_url=settings.prometheus_url or None,
+                                                   leading=self.leading)
         self.metrics = self.autoscaler.metrics
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -36,8 +49,23 @@ class Runtime:
                                                _health_handler(self))
             self._health.daemon_threads = True
             self._start_thread("healthz", self._health.serve_forever)
+        if self.elector is not None:
+            elector = self.elector
+            try:  # decided before kopf's watches deliver anything, so a sole replica handles them at once
+                elector.step()
+            except kube.KubeError as error:
+                log.warning("leader election: %s", error)
+            self._start_thread("leader-election", lambda: elector.run(self.stop))
         for name, target in (("autoscaler", self._autoscale), ("resync", self._resync_loop)):
             self._start_thread(name, target)
+
+    def leading(self) -> bool:
+        return self.elector is None or self.elector.is_leader()
+
+    def _leadership(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:  # catch up on whatever changed while another replica (or none) led
+            self._start_thread("resync-on-election", self.resync_all)
 
     def _start_thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -45,7 +73,7 @@ class Runtime:
         self._threads.append(thread)
 
     def shutdown(self) -> None:
-        self.stop.set()
+        self.stop.set()  # the elector hands the Lease back on its way out
         if self._health is not None:
             self._health.shutdown()
             self._health.server_close()
@@ -66,7 +94,7 @@ class Runtime:
     def resync_all(self) -> None:
         """One resync of every extension the watch reported (a missing child comes back here)."""
         for namespace, name in self.autoscaler.tracked():
-            if self.stop.is_set():
+            if self.stop.is_set() or not self.leading():
                 return
             try:
                 resync(namespace, name, self.settings)
@@ -80,6 +108,14 @@ class Runtime:
     def _resync_loop(self) -> None:
         while not self.stop.wait(self.settings.resync_seconds):
             self.resync_all()
+
+
+def _pod_namespace() -> str | None:
+    """The namespace this pod runs in (from its service account), None outside a cluster."""
+    try:
+        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _health_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:

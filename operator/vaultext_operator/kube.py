@@ -69,11 +69,14 @@ def use_kubeconfig(kubeconfig: str | None = None) -> client.ApiClient:
     global _api
     with _lock:
         if _api is None:
-            if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config()
-                _api = client.ApiClient()
-            else:
-                _api = config.new_client_from_config(config_file=kubeconfig)
+            try:
+                if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    config.load_incluster_config()
+                    _api = client.ApiClient()
+                else:
+                    _api = config.new_client_from_config(config_file=kubeconfig)
+            except config.ConfigException as error:
+                raise KubeError(f"no usable Kubernetes configuration: {error}") from error
         return _api
 
 

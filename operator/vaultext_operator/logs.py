@@ -4,6 +4,7 @@ message at most once a minute (an unreachable broker would otherwise fill the lo
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -11,10 +12,11 @@ from collections.abc import Callable
 REPEAT_SECONDS = 60.0
 LIBRDKAFKA_LOGGER = "vaultext_operator.librdkafka"  # confluent-kafka's clients log here (config `logger`)
 CLIENT_LOGGERS = ("kafka", LIBRDKAFKA_LOGGER)  # kafka-python's root logger and librdkafka's
+_NUMBERS = re.compile(r"\d+")
 
 
 class OncePerInterval(logging.Filter):
-    """Passes a message (by logger and template) once, then again only after `interval` seconds."""
+    """Passes a message (by logger and text) once, then again only after `interval` seconds."""
 
     def __init__(self, interval: float = REPEAT_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -23,7 +25,8 @@ class OncePerInterval(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg)[:120])
+        # the formatted text with numbers blanked: "after 0ms" and "after 3ms" are the same complaint
+        key = (record.name, _NUMBERS.sub("#", record.getMessage())[:160])
         now = self.clock()
         with self._lock:
             last = self._last.get(key)

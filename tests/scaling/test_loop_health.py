@@ -9,10 +9,19 @@ import urllib.error
 import urllib.request
 
 import pytest
+from confluent_kafka import KafkaException
 
-from vaultext_operator.logs import CLIENT_LOGGERS, OncePerInterval, StateLog, tame_client_loggers
+from vaultext_operator.logs import (
+    CLIENT_LOGGERS,
+    LIBRDKAFKA_LOGGER,
+    OncePerInterval,
+    StateLog,
+    tame_client_loggers,
+)
 from vaultext_operator.runtime import Runtime
 from vaultext_operator.settings import OperatorSettings
+from vaultext_operator.sources.base import KafkaConnection
+from vaultext_operator.sources.topics import TopicBinder
 from vaultext_sandbox.processes import free_port
 
 
@@ -34,7 +43,7 @@ def healthz(port: int) -> int:
 
 def test_healthz_fails_once_the_loop_stops_completing_ticks() -> None:
     port = free_port()
-    settings = OperatorSettings(health_port=port, metrics_port=0, health_interval_seconds=0.3)
+    settings = OperatorSettings(health_port=port, metrics_port=0, health_interval_seconds=0.3, leader_election=False)
     runtime = Runtime(settings)  # no extension tracked: the loop ticks without touching a cluster
     runtime.start()
     try:
@@ -87,3 +96,18 @@ def test_a_failing_cluster_is_logged_on_change_then_once_a_minute(caplog: pytest
         "Kafka kafka-a:9092 is reachable again",
         "Kafka kafka-a:9092 unreachable",
     ]
+
+
+def test_librdkafka_complaints_about_a_dead_cluster_reach_the_log_once(caplog: pytest.LogCaptureFixture) -> None:
+    """librdkafka retries a refused connection many times a second; each complaint reaches the log once a minute."""
+    tame_client_loggers()
+    binder = TopicBinder(timeout=1.5)
+    dead = KafkaConnection("127.0.0.1:1")  # nothing listens on port 1: every connect is refused at once
+    with caplog.at_level(logging.WARNING, logger=LIBRDKAFKA_LOGGER):
+        for _ in range(2):
+            with pytest.raises(KafkaException):
+                binder.existing_partitions(dead, ["vault-events"])
+    lines = [r.getMessage() for r in caplog.records if r.name == LIBRDKAFKA_LOGGER]
+    assert any("Connection refused" in line for line in lines), lines  # through our logging, not stderr
+    refused = [line for line in lines if "Connection refused" in line]
+    assert len(refused) == 1, refused

@@ -51,7 +51,11 @@ class TopicBinder:
         return self._admins[connection]
 
     def existing_partitions(self, connection: KafkaConnection, names: Sequence[str]) -> dict[str, int]:
-        metadata = self._admin(connection).list_topics(timeout=self._timeout)
+        admin = self._admin(connection)
+        try:
+            metadata = admin.list_topics(timeout=self._timeout)
+        finally:
+            admin.poll(0)  # hands librdkafka's queued log lines to the logger (they pile up otherwise)
         return {
             name: len(metadata.topics[name].partitions)
             for name in names

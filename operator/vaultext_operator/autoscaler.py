@@ -48,6 +48,8 @@ PAUSED_REPLICAS = f"autoscaling.{GROUP}/paused-replicas"
 PAUSED = f"autoscaling.{GROUP}/paused"
 TICK_SECONDS = 0.2
 STATUS_REFRESH_SECONDS = 15.0
+CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER}"
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 VOLATILE = ("lag", "rates", "drainSeconds", "scalingState")
 Failures = (kube.KubeError, KafkaException, OSError)
 
@@ -85,8 +87,9 @@ class Autoscaler:
     def __init__(self, settings: OperatorSettings, kafka: LagSource | None = None,
                  prometheus: PrometheusLagSource | None = None, metrics: OperatorMetrics | None = None,
                  prometheus_url: str | None = None, clock: Callable[[], float] = time.time,
-                 leading: Callable[[], bool] = lambda: True) -> None:
+                 leading: Callable[[], bool] = lambda: True, caches: Mapping[str, kube.Cache] | None = None) -> None:
         self.settings = settings
+        self.caches = dict(caches or {})  # kind -> watched objects; a LIST per tick only while one is not synced
         self.leading = leading  # only the elected replica acts
         self.metrics = metrics or OperatorMetrics()
         self.kafka = kafka or KafkaAdminLagSource(observe_latency=self._observe_cluster)
@@ -154,7 +157,7 @@ class Autoscaler:
             return
         deployments = {
             (d["metadata"]["namespace"], d["metadata"]["name"]): d
-            for d in kube.list_all("apps/v1", "Deployment", f"app.kubernetes.io/managed-by={MANAGER}")
+            for d in self._objects("apps/v1", "Deployment", CHILD_SELECTOR)
         }
         results: dict[LagTarget, LagResult] = {}
         for name, source in (("kafka", self.kafka), ("prometheus", self.prometheus)):
@@ -165,8 +168,8 @@ class Autoscaler:
         nodes: list[dict[str, Any]] = []
         pods: list[dict[str, Any]] = []
         if any(p.demand is not None for p in plans):
-            nodes = kube.list_all("v1", "Node")
-            pods = kube.list_all("v1", "Pod", field_selector="status.phase!=Succeeded,status.phase!=Failed")
+            nodes = self._objects("v1", "Node")
+            pods = self._objects("v1", "Pod", field_selector=LIVE_PODS)
         for plan in plans:
             deployment = deployments.get((plan.ref.namespace, plan.ref.name))
             if deployment is None:
@@ -175,6 +178,13 @@ class Autoscaler:
                 self._act(plan, deployment, results[plan.target], nodes, pods, now)
             except Failures as error:
                 log.warning("autoscaling %s/%s failed: %s", plan.ref.namespace, plan.ref.name, error)
+
+    def _objects(self, api_version: str, kind: str, label_selector: str = "",
+                 field_selector: str = "") -> list[dict[str, Any]]:
+        cached = self.caches[kind].items() if kind in self.caches else None
+        if cached is not None:
+            return cached
+        return kube.list_all(api_version, kind, label_selector, field_selector)
 
     def _connection(self, spec: VaultExtensionSpec, ref: ExtensionRef) -> KafkaConnection:
         binding = resolve_kafka(spec, ref, self.settings)

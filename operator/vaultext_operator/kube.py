@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,8 +42,10 @@ _CLUSTER_SCOPED = {"Node"}
 # (connect, read) seconds: a hung apiserver costs one call this long, never a stuck loop
 REQUEST_TIMEOUT = (3.05, 15.0)
 AUTOSCALER_MANAGER = "vaultext-autoscaler"  # owns only the Deployment's spec.replicas
+WATCH_SECONDS = 60  # one watch request's server-side timeout; the cache then resumes from its resourceVersion
 _lock = threading.Lock()
 _api: client.ApiClient | None = None
+log = logging.getLogger(__name__)
 
 
 class KubeError(RuntimeError):
@@ -115,9 +119,9 @@ def _message(status: int, reason: str, body: Any) -> str:
         return f"{status} {reason}"
 
 
-def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
-          content_type: str = "application/json") -> Json:
-    """One request with a timeout; a non-2xx answer raises `ApiError` with the apiserver's message."""
+def _request(method: str, path: str, body: Any, query: list[tuple[str, str]] | None, content_type: str,
+             timeout: tuple[float, float]) -> Any:
+    """Sends one request; returns the client's response with its body not read yet."""
     connection = api()
     # JSON bodies go as objects (the client encodes them); an apply patch is YAML and needs its own encoding.
     payload = yaml_safe_json(body) if body is not None and "yaml" in content_type else body
@@ -127,7 +131,16 @@ def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]]
         auth_settings=["BearerToken"],
     )  # fmt: skip
     try:
-        response = connection.call_api(method, url, headers, serialized, _request_timeout=REQUEST_TIMEOUT)
+        return connection.call_api(method, url, headers, serialized, _request_timeout=timeout)
+    except (HTTPError, OSError) as error:
+        raise KubeError(f"{method} {path}: {type(error).__name__}: {error}") from error
+
+
+def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
+          content_type: str = "application/json") -> Json:
+    """One request with a timeout; a non-2xx answer raises `ApiError` with the apiserver's message."""
+    response = _request(method, path, body, query, content_type, REQUEST_TIMEOUT)
+    try:
         response.read()
     except (HTTPError, OSError) as error:
         raise KubeError(f"{method} {path}: {type(error).__name__}: {error}") from error
@@ -189,11 +202,98 @@ def delete(api_version: str, kind: str, namespace: str, name: str) -> bool:
     return True
 
 
+def _selectors(label_selector: str, field_selector: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+
+
 def list_all(api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
     """Every object of a kind in all namespaces, in one LIST call."""
-    query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
-    items: list[Json] = _call("GET", _path(api_version, kind, None), query=query).get("items") or []
-    return items
+    return list_versioned(api_version, kind, label_selector, field_selector)[0]
+
+
+def list_versioned(api_version: str, kind: str, label_selector: str = "", field_selector: str = "",
+                   ) -> tuple[list[Json], str]:
+    """Every object of a kind in all namespaces, and the list's resourceVersion (where a watch starts)."""
+    answer = _call("GET", _path(api_version, kind, None), query=_selectors(label_selector, field_selector))
+    return answer.get("items") or [], str((answer.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def watch(api_version: str, kind: str, resource_version: str, label_selector: str = "",
+          field_selector: str = "") -> Iterator[tuple[str, Json]]:
+    """(type, object) events after `resource_version` for up to WATCH_SECONDS; `ApiError` 410 when it is too old."""
+    query = [("watch", "1"), ("resourceVersion", resource_version), ("allowWatchBookmarks", "true"),
+             ("timeoutSeconds", str(WATCH_SECONDS)), *_selectors(label_selector, field_selector)]
+    path = _path(api_version, kind, None)
+    response = _request("GET", path, None, query, "application/json", (REQUEST_TIMEOUT[0], WATCH_SECONDS + 15))
+    stream = response.response
+    try:
+        if response.status != 200:
+            raise ApiError(response.status, _message(response.status, response.reason, stream.data))
+        for line in stream:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                raise ApiError(int(status.get("code") or 500), str(status.get("message", "watch error")))
+            yield str(event.get("type")), event.get("object") or {}
+    except (HTTPError, OSError, ValueError) as error:
+        raise KubeError(f"watch {path}: {type(error).__name__}: {error}") from error
+    finally:
+        stream.release_conn()
+
+
+class Cache:
+    """One kind's objects kept current in memory by a LIST and then WATCHes, in its own thread: readers never
+    call the apiserver. `items()` is None until the first LIST and after a failure until the next one."""
+
+    def __init__(self, api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> None:
+        self.api_version, self.kind = api_version, kind
+        self.label_selector, self.field_selector = label_selector, field_selector
+        self._objects: dict[tuple[str, str], Json] = {}
+        self._synced = False
+        self._lock = threading.Lock()
+
+    def items(self) -> list[Json] | None:
+        with self._lock:
+            return list(self._objects.values()) if self._synced else None
+
+    def run(self, stop: threading.Event, retry_seconds: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                self._list_and_watch(stop)
+            except KubeError as error:  # 410 Gone, the apiserver away, ...: start again from a fresh LIST
+                with self._lock:
+                    self._synced = False
+                log.info("%s cache: %s; listing again", self.kind, error)
+                stop.wait(retry_seconds)
+            except Exception:  # never a silently stale cache: readers fall back to LISTs until it recovers
+                with self._lock:
+                    self._synced = False
+                log.exception("%s cache failed; listing again", self.kind)
+                stop.wait(retry_seconds)
+
+    def _list_and_watch(self, stop: threading.Event) -> None:
+        items, version = list_versioned(self.api_version, self.kind, self.label_selector, self.field_selector)
+        with self._lock:
+            self._objects = {_key(item): item for item in items}
+            self._synced = True
+        while not stop.is_set():
+            for kind, item in watch(self.api_version, self.kind, version, self.label_selector,
+                                    self.field_selector):
+                version = str((item.get("metadata") or {}).get("resourceVersion") or version)
+                with self._lock:
+                    if kind == "DELETED":
+                        self._objects.pop(_key(item), None)
+                    elif kind in ("ADDED", "MODIFIED"):
+                        self._objects[_key(item)] = item
+                if stop.is_set():
+                    return
+
+
+def _key(item: Json) -> tuple[str, str]:
+    metadata = item.get("metadata") or {}
+    return str(metadata.get("namespace", "")), str(metadata.get("name", ""))
 
 
 def get_extension(namespace: str, name: str) -> Json | None:

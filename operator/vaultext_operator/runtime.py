@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import kube
-from .autoscaler import Autoscaler
+from .autoscaler import CHILD_SELECTOR, LIVE_PODS, Autoscaler
 from .leadership import LeaderElector
 from .reconcile import resync
 from .settings import OperatorSettings
@@ -35,8 +36,11 @@ class Runtime:
             self.elector = LeaderElector(namespace, name, settings.leader_identity or None,
                                          lease_seconds=settings.lease_seconds,
                                          renew_seconds=settings.lease_seconds / 5, on_change=self._leadership)
+        # what the autoscaler reads every tick, kept current by watches instead of a LIST per tick
+        self.caches = {"Deployment": kube.Cache("apps/v1", "Deployment", CHILD_SELECTOR),
+                       "Node": kube.Cache("v1", "Node"), "Pod": kube.Cache("v1", "Pod", field_selector=LIVE_PODS)}
         self.autoscaler = autoscaler or Autoscaler(settings, prometheus_url=settings.prometheus_url or None,
-                                                   leading=self.leading)
+                                                   leading=self.leading, caches=self.caches)
         self.metrics = self.autoscaler.metrics
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -56,6 +60,8 @@ class Runtime:
             except kube.KubeError as error:
                 log.warning("leader election: %s", error)
             self._start_thread("leader-election", lambda: elector.run(self.stop))
+        for kind, cache in self.caches.items():
+            self._start_thread(f"cache-{kind.lower()}", partial(cache.run, self.stop))
         for name, target in (("autoscaler", self._autoscale), ("resync", self._resync_loop)):
             self._start_thread(name, target)
 

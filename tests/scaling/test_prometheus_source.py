@@ -63,7 +63,7 @@ def test_lag_per_partition_read_back_through_prometheus(prometheus: Any) -> None
     ("vector(-1) / 0", "-Inf"),
     ("scalar(vector(5))", "scalar"),
     ('"lag"', "scalar or string"),
-    ("prometheus_build_info[5m]", "range vector"),
+    ("vector(3)[1m:10s]", "range vector"),
 ])
 def test_an_unusable_answer_fails_that_extension_only(prometheus: Any, query: str, complaint: str) -> None:
     """Real Prometheus answers each of these; one extension's bad query never costs the others their lag."""

@@ -40,6 +40,7 @@ def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
         "bootstrap_servers": connection.bootstrap_servers.split(","),
         "security_protocol": connection.security_protocol,
         "request_timeout_ms": int(timeout * 1000),
+        "bootstrap_timeout_ms": int(timeout * 1000),  # its default, 30 s, would keep a dead cluster's thread busy
         "client_id": "vaultext-operator",
     }
     if connection.sasl_mechanism is not None:

@@ -16,15 +16,19 @@ _NUMBERS = re.compile(r"\d+")
 
 
 class OncePerInterval(logging.Filter):
-    """Passes a message (by logger and text) once, then again only after `interval` seconds."""
+    """Passes a message (by logger and text) once, then again only after `interval` seconds; with `prefixes`,
+    only records of those loggers (and their children) are limited, the rest always pass."""
 
-    def __init__(self, interval: float = REPEAT_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float = REPEAT_SECONDS, clock: Callable[[], float] = time.monotonic,
+                 prefixes: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.interval, self.clock = interval, clock
+        self.interval, self.clock, self.prefixes = interval, clock, prefixes
         self._last: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self.prefixes and not any(record.name == p or record.name.startswith(f"{p}.") for p in self.prefixes):
+            return True
         # the formatted text with numbers blanked: "after 0ms" and "after 3ms" are the same complaint
         key = (record.name, _NUMBERS.sub("#", record.getMessage())[:160])
         now = self.clock()
@@ -36,13 +40,15 @@ class OncePerInterval(logging.Filter):
             return True
 
 
-def tame_client_loggers() -> None:
-    """WARNING and above, rate-limited, for the Kafka client libraries' own loggers."""
+def tame_client_loggers(handlers: list[logging.Handler] | None = None) -> None:
+    """WARNING and above, rate-limited, for the Kafka client libraries' own loggers (kafka-python logs from
+    child loggers such as `kafka.net.manager`, which a filter on `kafka` itself would not see, so the limit sits
+    on the handlers: by default the root logger's, where the operator's logging writes)."""
     for name in CLIENT_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.WARNING)
-        if not any(isinstance(f, OncePerInterval) for f in logger.filters):
-            logger.addFilter(OncePerInterval())
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers if handlers is None else handlers:
+        if not any(isinstance(f, OncePerInterval) for f in handler.filters):
+            handler.addFilter(OncePerInterval(prefixes=CLIENT_LOGGERS))
 
 
 class StateLog:

@@ -45,7 +45,8 @@ def test_one_leader_a_silent_one_is_replaced_a_leaving_one_hands_over(kube: Kube
 def test_deleting_an_extension_while_the_operator_is_down_completes(
     kube: Kube, namespace: str, operator: OperatorProcess, vault_secret: str
 ) -> None:
-    apply_cr(kube, namespace, {"image": IMAGE, "autoscaling": {"minReplicas": 1, "pollingInterval": 1}})
+    apply_cr(kube, namespace, {"image": IMAGE, "gpu": {"count": 0},
+                               "autoscaling": {"minReplicas": 1, "pollingInterval": 1}})
     wait_for(lambda: get_json(kube, "deployment", "yolo", "-n", namespace), 30, "the Deployment")
     time.sleep(3)  # the autoscaler and the resync have seen it
     assert not (get_json(kube, "vext", "yolo", "-n", namespace) or {})["metadata"].get("finalizers")

@@ -71,13 +71,19 @@ def test_client_library_repeats_pass_once_a_minute(caplog: pytest.LogCaptureFixt
         logger.removeFilter(record_filter)
 
 
-def test_client_loggers_are_tamed_to_warning() -> None:
-    tame_client_loggers()
-    tame_client_loggers()  # idempotent: one filter each
+def test_client_loggers_are_tamed_to_warning_and_their_children_rate_limited(
+        caplog: pytest.LogCaptureFixture) -> None:
+    tame_client_loggers([caplog.handler])
+    tame_client_loggers([caplog.handler])  # idempotent: one filter
+    assert sum(isinstance(f, OncePerInterval) for f in caplog.handler.filters) == 1
     for name in CLIENT_LOGGERS:
-        logger = logging.getLogger(name)
-        assert logger.level == logging.WARNING
-        assert sum(isinstance(f, OncePerInterval) for f in logger.filters) == 1
+        assert logging.getLogger(name).level == logging.WARNING
+    for _ in range(5):
+        logging.getLogger("kafka.net.manager").info("Bootstrap bootstrap-0 not ready; waiting 0.5 secs")
+        logging.getLogger("kafka.net.manager").warning("Bootstrap bootstrap-0 not ready; waiting 0.5 secs")
+        logging.getLogger("vaultext_operator.other").warning("our own line")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Bootstrap bootstrap-0 not ready; waiting 0.5 secs", *["our own line"] * 5]
 
 
 def test_a_failing_cluster_is_logged_on_change_then_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
@@ -100,7 +106,7 @@ def test_a_failing_cluster_is_logged_on_change_then_once_a_minute(caplog: pytest
 
 def test_librdkafka_complaints_about_a_dead_cluster_reach_the_log_once(caplog: pytest.LogCaptureFixture) -> None:
     """librdkafka retries a refused connection many times a second; each complaint reaches the log once a minute."""
-    tame_client_loggers()
+    tame_client_loggers([caplog.handler])
     binder = TopicBinder(timeout=1.5)
     dead = KafkaConnection("127.0.0.1:1")  # nothing listens on port 1: every connect is refused at once
     with caplog.at_level(logging.WARNING, logger=LIBRDKAFKA_LOGGER):

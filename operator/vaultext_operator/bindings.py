@@ -151,8 +151,9 @@ def bind_topics(spec: VaultExtensionSpec, ref: ExtensionRef, binding: KafkaBindi
     return Verdict("True", "TopicsBound", summary + created + left)
 
 
-def converge(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> dict[str, Verdict]:
-    """Every Kafka-side child of the extension; the conditions they decide."""
+def converge(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings,
+             topics: bool = True) -> dict[str, Verdict]:
+    """Every Kafka-side child of the extension (topics only with `topics`); the conditions they decide."""
     binding = resolve_kafka(spec, ref, settings)
     verdicts: dict[str, Verdict] = {}
     try:
@@ -163,5 +164,6 @@ def converge(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSett
     keda = apply_keda(spec, ref, binding, connection)
     if keda is not None:
         verdicts[SCALING_ACTIVE] = keda
-    verdicts[TOPICS_READY] = bind_topics(spec, ref, binding, connection)
+    if topics:
+        verdicts[TOPICS_READY] = bind_topics(spec, ref, binding, connection)
     return verdicts

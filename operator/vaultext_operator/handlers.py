@@ -44,7 +44,7 @@ def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return  # the leader reconciles; a newly elected replica resyncs every extension first
     settings = operator_settings(memo)
     try:
-        blocker = reconcile(dict(body), settings)
+        blocker = reconcile(dict(body), settings, memo.runtime.topics.request)
     except kube.KubeError as error:  # the apiserver hiccuped: kopf retries
         memo.runtime.metrics.reconcile_errors.inc()
         raise kopf.TemporaryError(str(error), delay=settings.retry_delay_seconds) from error
@@ -60,7 +60,7 @@ def deployment_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: 
     if owner is None or not memo.runtime.leading():
         return
     if type == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
-        reconcile_by_name(body["metadata"]["namespace"], owner, operator_settings(memo))
+        reconcile_by_name(body["metadata"]["namespace"], owner, operator_settings(memo), memo.runtime.topics.request)
     else:
         refresh_status(body["metadata"]["namespace"], owner)
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,8 +128,16 @@ def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operat
     return None
 
 
-def reconcile(body: Json, settings: OperatorSettings) -> Blocker | None:
-    """Converges the children to the spec; returns what blocks it, if anything (status already says so)."""
+TopicRequests = Callable[[str, str], None]  # (namespace, name): bind that extension's topics soon
+
+
+def reconcile(body: Json, settings: OperatorSettings, bind_topics_later: TopicRequests | None = None,
+              ) -> Blocker | None:
+    """Converges the children to the spec; returns what blocks it, if anything (status already says so).
+
+    Topics need the Kafka cluster, which may be slow or gone: with `bind_topics_later` they are bound by a
+    background worker (`bind_topics_now`), so a dead cluster never holds up the apply of the other children.
+    """
     ref = extension_ref(body)
     generation = int(body["metadata"].get("generation", 0))
     try:
@@ -137,20 +146,41 @@ def reconcile(body: Json, settings: OperatorSettings) -> Blocker | None:
         blocker: Blocker | None = Blocker(INVALID_SPEC, str(error))
     else:
         blocker = check_inputs(spec, ref, settings) or apply_children(spec, ref, settings)
-    verdicts = bindings.converge(spec, ref, settings) if blocker is None else {}
+    verdicts: dict[str, Verdict] = {}
+    if blocker is None:
+        verdicts = bindings.converge(spec, ref, settings, topics=bind_topics_later is None)
+        if bind_topics_later is not None:
+            bind_topics_later(ref.namespace, ref.name)
     refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker, extra=verdicts)
     return blocker
 
 
-def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings) -> Blocker | None:
+def bind_topics_now(namespace: str, name: str, settings: OperatorSettings) -> None:
+    """Binds one extension's topics as its spec says (read afresh) and reports TopicsReady."""
+    extension = kube.get_extension(namespace, name)
+    if extension is None or extension["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        spec = VaultExtensionSpec.model_validate(extension.get("spec") or {})
+    except ValidationError:
+        return  # the reconcile reports it
+    ref = extension_ref(extension)
+    binding = resolve_kafka(spec, ref, settings)
+    verdict = bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
+    refresh_status(namespace, name, extra={TOPICS_READY: verdict})
+
+
+def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings,
+                      bind_topics_later: TopicRequests | None = None) -> Blocker | None:
     """Reconciles an extension read afresh; nothing when it is gone or going."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
         return None
-    return reconcile(extension, settings)
+    return reconcile(extension, settings, bind_topics_later)
 
 
-def resync(namespace: str, name: str, settings: OperatorSettings) -> None:
+def resync(namespace: str, name: str, settings: OperatorSettings,
+           bind_topics_later: TopicRequests | None = None) -> None:
     """The periodic safety net: a full reconcile when something is off, else only a status refresh.
 
     Off means: a child is missing (deleted by hand), the last reconcile was blocked (a Secret or a GPU node may
@@ -161,13 +191,13 @@ def resync(namespace: str, name: str, settings: OperatorSettings) -> None:
     if extension is None or extension["metadata"].get("deletionTimestamp"):
         return
     if _is_off(extension, settings):
-        reconcile(extension, settings)
+        reconcile(extension, settings, bind_topics_later)
         return
-    ref = extension_ref(extension)
-    spec = VaultExtensionSpec.model_validate(extension.get("spec") or {})
-    binding = resolve_kafka(spec, ref, settings)
-    verdict = bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
-    refresh_status(namespace, name, extra={TOPICS_READY: verdict})
+    if bind_topics_later is not None:
+        bind_topics_later(namespace, name)
+        refresh_status(namespace, name)
+    else:
+        bind_topics_now(namespace, name, settings)
 
 
 def _is_off(extension: Json, settings: OperatorSettings) -> bool:

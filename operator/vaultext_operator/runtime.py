@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,11 +21,42 @@ from pathlib import Path
 from . import kube
 from .autoscaler import CHILD_SELECTOR, LIVE_PODS, Autoscaler
 from .leadership import LeaderElector
-from .reconcile import resync
+from .reconcile import bind_topics_now, resync
 from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+class WorkQueue:
+    """Extensions handled by a few threads, each at most once waiting at a time (a request while it runs
+    queues one more run)."""
+
+    def __init__(self, work: Callable[[str, str], None], workers: int, name: str) -> None:
+        self._work, self._name = work, name
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._pending: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def request(self, namespace: str, name: str) -> None:
+        with self._lock:
+            if (namespace, name) in self._pending:
+                return
+            self._pending.add((namespace, name))
+        self._pool.submit(self._run, namespace, name)
+
+    def _run(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._pending.discard((namespace, name))
+        try:
+            self._work(namespace, name)
+        except kube.KubeError as error:
+            log.warning("%s of %s/%s failed: %s", self._name, namespace, name, error)
+        except Exception:  # one extension's failure must not stop the others'
+            log.exception("%s of %s/%s failed unexpectedly", self._name, namespace, name)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Runtime:
@@ -42,6 +74,8 @@ class Runtime:
         self.autoscaler = autoscaler or Autoscaler(settings, prometheus_url=settings.prometheus_url or None,
                                                    leading=self.leading, caches=self.caches)
         self.metrics = self.autoscaler.metrics
+        # topics need the Kafka cluster: bound beside the reconcile, never inside it or the autoscaler's tick
+        self.topics = WorkQueue(self._bind_topics, workers=4, name="topic binding")
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._health: ThreadingHTTPServer | None = None
@@ -65,6 +99,10 @@ class Runtime:
         for name, target in (("autoscaler", self._autoscale), ("resync", self._resync_loop)):
             self._start_thread(name, target)
 
+    def _bind_topics(self, namespace: str, name: str) -> None:
+        if self.leading():
+            bind_topics_now(namespace, name, self.settings)
+
     def leading(self) -> bool:
         return self.elector is None or self.elector.is_leader()
 
@@ -80,6 +118,7 @@ class Runtime:
 
     def shutdown(self) -> None:
         self.stop.set()  # the elector hands the Lease back on its way out
+        self.topics.shutdown()
         if self._health is not None:
             self._health.shutdown()
             self._health.server_close()
@@ -103,7 +142,7 @@ class Runtime:
             if self.stop.is_set() or not self.leading():
                 return
             try:
-                resync(namespace, name, self.settings)
+                resync(namespace, name, self.settings, self.topics.request)
             except kube.KubeError as error:
                 self.metrics.reconcile_errors.inc()
                 log.warning("resync of %s/%s failed: %s", namespace, name, error)

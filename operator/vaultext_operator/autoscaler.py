@@ -48,6 +48,7 @@ PAUSED_REPLICAS = f"autoscaling.{GROUP}/paused-replicas"
 PAUSED = f"autoscaling.{GROUP}/paused"
 TICK_SECONDS = 0.2
 STATUS_REFRESH_SECONDS = 15.0
+STATUS_WRITE_ATTEMPTS = 3
 CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER}"
 LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 VOLATILE = ("lag", "rates", "drainSeconds", "scalingState")
@@ -64,6 +65,7 @@ class Tracked:
     last_status_at: float = float("-inf")
     last_scale: tuple[str, str] | None = None  # (time, reason)
     seeded: bool = False
+    unwritten: bool = False  # the last status write lost every conflict: write at the next poll
     seen: tuple[LagTarget, tuple[int, ...]] | None = None  # what /metrics exports for it
 
 
@@ -308,18 +310,21 @@ class Autoscaler:
             live.get("scalingState"), fields["scalingState"], STATUS_REFRESH_SECONDS)
         # lag/rates/drain alone are refreshed at most every STATUS_REFRESH_SECONDS, and not at all while idle
         moving = live.get("lag") != fields.get("lag") and now - t.last_status_at >= STATUS_REFRESH_SECONDS
-        if same_verdicts(live.get("conditions") or [], verdicts) and not stale and not force and not moving:
+        if (same_verdicts(live.get("conditions") or [], verdicts) and not stale and not force and not moving
+                and not t.unwritten):
             return
-        self._patch_status(t, plan.ref, fields, verdicts)
-        t.last_status_at = now
+        t.unwritten = not self._patch_status(t, plan.ref, fields, verdicts)
+        if not t.unwritten:
+            t.last_status_at = now
 
     def _patch_status(self, t: Tracked, ref: ExtensionRef, fields: dict[str, Any],
-                      verdicts: dict[str, Verdict]) -> None:
-        """Merge-patches our fields and conditions onto the version read; on a conflict, once more on a fresh read."""
+                      verdicts: dict[str, Verdict]) -> bool:
+        """Merge-patches our fields and conditions onto the version read; on a conflict, again on a fresh read.
+        False when every attempt conflicted."""
         body: Mapping[str, Any] | None = t.body
-        for _ in range(2):
+        for _ in range(STATUS_WRITE_ATTEMPTS):
             if body is None:
-                return  # gone: the watch untracks it
+                return True  # gone: the watch untracks it
             previous = (body.get("status") or {}).get("conditions") or []
             generation = int(body["metadata"].get("generation", 0))
             patch = {**fields, "conditions": merged_conditions(list(previous), verdicts, generation,
@@ -327,7 +332,8 @@ class Autoscaler:
             try:
                 t.body = kube.patch_extension_status(ref.namespace, ref.name, patch,
                                                      body["metadata"]["resourceVersion"])
-                return
+                return True
             except kube.Conflict:
                 body = kube.get_extension(ref.namespace, ref.name)
-        log.info("status of %s/%s moved on twice while writing; the next poll writes again", ref.namespace, ref.name)
+        log.info("status of %s/%s kept moving while writing; the next poll writes again", ref.namespace, ref.name)
+        return False

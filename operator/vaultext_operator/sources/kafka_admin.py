@@ -119,12 +119,12 @@ class KafkaAdminLagSource:
         finally:
             if self._observe is not None:
                 self._observe(connection.bootstrap_servers, time.monotonic() - started)
-        self._state.ok(connection.bootstrap_servers, f"Kafka {connection.bootstrap_servers} is reachable again")
+        self._state.ok(connection.bootstrap_servers, f"Kafka {connection.bootstrap_servers} answers lag polls again")
         return results
 
     def _report(self, connection: KafkaConnection, problem: str) -> None:
         self._state.failed(connection.bootstrap_servers,
-                           clean_text(f"Kafka {connection.bootstrap_servers} unreachable: {problem}"))
+                           clean_text(f"Kafka {connection.bootstrap_servers}: lag poll failed: {problem}"))
 
     def _admin(self, connection: KafkaConnection) -> Any:
         """One long-lived client per cluster: connections, metadata and coordinators are reused."""

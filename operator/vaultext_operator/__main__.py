@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here so `generate-crd` works without a cluster library set up
 
     from . import handlers, kube
+    from .logs import tame_client_loggers
 
     overrides: dict[str, object] = {}
     if args.namespace:
@@ -38,19 +39,16 @@ def _run(args: argparse.Namespace) -> int:
         overrides["log_level"] = args.log_level
     settings = OperatorSettings().model_copy(update=overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tame_client_loggers()
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it too
     kube.use_kubeconfig(args.kubeconfig)
     namespaces = settings.watched_namespaces()
-    liveness = (
-        f"http://{settings.health_host}:{settings.health_port}/healthz" if settings.health_port else None
-    )
     logging.getLogger(__name__).info("handlers from %s; watching %s", handlers.__name__, namespaces or "all")
     kopf.run(
         standalone=True,
         namespaces=namespaces,
         clusterwide=not namespaces,
-        liveness_endpoint=liveness,
         memo=kopf.Memo(settings=settings),
     )
     return 0

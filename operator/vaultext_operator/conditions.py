@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,15 @@ BLOCKING_REASONS = {
 OWN_TYPES = (READY, PROGRESSING, DEGRADED)
 
 Json = dict[str, Any]
+MAX_MESSAGE = 1024  # a condition message or an event; remote servers' text is cut to this
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Text from elsewhere (a broker, Prometheus, the apiserver) made fit for status: no control characters
+    (newlines and tabs become spaces), at most `limit` characters."""
+    flat = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " ").replace("\r", " "))
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,10 @@ class Blocker:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
+    """One condition's wanted state; every writer of conditions speaks this type."""
+
     status: str
     reason: str
     message: str
@@ -57,6 +69,12 @@ def _deployment_condition(deployment: Json, kind: str) -> Json:
         if condition.get("type") == kind:
             return dict(condition)
     return {}
+
+
+def same_verdicts(conditions: list[Json], wanted: dict[str, Verdict]) -> bool:
+    """Whether the live conditions already say what `wanted` says (status and reason per type)."""
+    have = {c.get("type"): (c.get("status"), c.get("reason")) for c in conditions if c.get("type") in wanted}
+    return have == {kind: (v.status, v.reason) for kind, v in wanted.items()}
 
 
 def verdicts(deployment: Json | None, blocker: Blocker | None) -> dict[str, Verdict]:
@@ -105,7 +123,10 @@ def verdicts(deployment: Json | None, blocker: Blocker | None) -> dict[str, Verd
 def merged_conditions(
     previous: list[Json], verdicts_by_type: dict[str, Verdict], generation: int, now: datetime
 ) -> list[Json]:
-    """New conditions; `lastTransitionTime` moves only when a status flips, other types are kept."""
+    """New conditions; `lastTransitionTime` moves only when a status flips, other types are kept.
+
+    The one condition merge: the reconcile and the autoscaler both write through it.
+    """
     by_type = {condition.get("type"): condition for condition in previous}
     result = [condition for condition in previous if condition.get("type") not in verdicts_by_type]
     for kind, verdict in verdicts_by_type.items():
@@ -116,8 +137,8 @@ def merged_conditions(
                 "type": kind,
                 "status": verdict.status,
                 "reason": verdict.reason,
-                "message": verdict.message,
-                "lastTransitionTime": now.isoformat() if flipped else before["lastTransitionTime"],
+                "message": clean_text(verdict.message),
+                "lastTransitionTime": now.isoformat() if flipped else before.get("lastTransitionTime", now.isoformat()),
                 "observedGeneration": generation,
             }
         )

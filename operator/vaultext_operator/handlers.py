@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import kopf
 
+from . import kube
 from .api import GROUP, PLURAL, VERSION
 from .builders import MANAGER
 from .conditions import INVALID_SPEC
-from .reconcile import owner_of, reconcile, reconcile_by_name, refresh_status, resync
+from .reconcile import owner_of, reconcile, reconcile_by_name, refresh_status
 from .settings import OperatorSettings
 
 EXTENSIONS = (GROUP, VERSION, PLURAL)
 CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGER}
-RESYNC_SECONDS = 60.0
 
 
 def operator_settings(memo: Any) -> OperatorSettings:
@@ -41,8 +40,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.create(*EXTENSIONS)
 @kopf.on.update(*EXTENSIONS, field="spec")
 def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if not memo.runtime.leading():
+        return  # the leader reconciles; a newly elected replica resyncs every extension first
     settings = operator_settings(memo)
-    blocker = reconcile(dict(body), settings)
+    try:
+        blocker = reconcile(dict(body), settings, memo.runtime.topics.request)
+    except kube.KubeError as error:  # the apiserver hiccuped: kopf retries
+        memo.runtime.metrics.reconcile_errors.inc()
+        raise kopf.TemporaryError(str(error), delay=settings.retry_delay_seconds) from error
     if blocker is not None and blocker.reason == INVALID_SPEC:
         raise kopf.PermanentError(blocker.message)
     if blocker is not None:
@@ -52,45 +57,34 @@ def reconcile_extension(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
 def deployment_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     owner = owner_of(dict(body))
-    if owner is None:
+    if owner is None or not memo.runtime.leading():
         return
     if type == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
-        reconcile_by_name(body["metadata"]["namespace"], owner, operator_settings(memo))
+        reconcile_by_name(body["metadata"]["namespace"], owner, operator_settings(memo), memo.runtime.topics.request)
     else:
         refresh_status(body["metadata"]["namespace"], owner)
 
 
-@kopf.timer(*EXTENSIONS, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync_extension(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    if namespace is not None:
-        resync(namespace, name, operator_settings(memo))
-
-
-# --- Lag-driven autoscaling: one loop thread for all extensions, a daemon per extension registers it ---------
+# --- The autoscaler and the resync: one thread each, fed by the watch (no per-object daemon, no finalizer) ------
 
 
 @kopf.on.startup()
-def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
-    from .autoscaler import Autoscaler
+def start_runtime(memo: kopf.Memo, **_: Any) -> None:
+    from .runtime import Runtime
 
-    settings = operator_settings(memo)
-    memo.autoscaler = Autoscaler(settings, prometheus_url=settings.prometheus_url or None)
-    memo.autoscaler_stop = threading.Event()
-    memo.autoscaler.serve_metrics()
-    threading.Thread(target=memo.autoscaler.run, args=(memo.autoscaler_stop,), name="autoscaler",
-                     daemon=True).start()
+    memo.runtime = Runtime(operator_settings(memo))
+    memo.runtime.start()
 
 
 @kopf.on.cleanup()
-def stop_autoscaler(memo: kopf.Memo, **_: Any) -> None:
-    memo.autoscaler_stop.set()
+def stop_runtime(memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.shutdown()
 
 
-@kopf.daemon(*EXTENSIONS, cancellation_timeout=10.0)
-async def follow_lag(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
-                     memo: Any, **_: Any) -> None:
-    # Async on purpose: a sync daemon would hold one of kopf's executor threads per extension for its whole
-    # life, and with more extensions than threads no other sync handler (the reconcile) would ever run.
-    memo.autoscaler.track(body)  # the live body: spec changes reach the loop without a restart
-    await stopped.wait()
-    memo.autoscaler.untrack(namespace or "", name)
+@kopf.on.event(*EXTENSIONS)
+def extension_seen(body: kopf.Body, type: str | None, name: str, namespace: str | None, memo: kopf.Memo,
+                   **_: Any) -> None:
+    if type == "DELETED" or body["metadata"].get("deletionTimestamp"):
+        memo.runtime.autoscaler.untrack(namespace or "", name)
+    else:
+        memo.runtime.autoscaler.track(dict(body))

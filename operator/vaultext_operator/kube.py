@@ -1,18 +1,23 @@
-"""The one module that talks to the API server: server-side apply, reads, status patches, events, nodes.
+"""The one module that talks to the API server: one apply, one list, reads, status patches, events, leases.
 
-Synchronous (kubernetes client); kopf runs the sync handlers in its thread pool.
+Synchronous (kubernetes client); kopf runs the sync handlers in its thread pool. Every request carries a timeout,
+and every failure is one of this module's errors (`KubeError` and below), so no other module imports the client.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
+from urllib3.exceptions import HTTPError
 
 from .api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
@@ -25,14 +30,42 @@ _PLURALS = {
     "Secret": "secrets",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "Deployment": "deployments",
+    "Pod": "pods",
+    "Node": "nodes",
+    "Lease": "leases",
+    "ScaledObject": "scaledobjects",
+    "TriggerAuthentication": "triggerauthentications",
+    "KafkaTopic": "kafkatopics",
     KIND: PLURAL,
 }
+_CLUSTER_SCOPED = {"Node"}
+# (connect, read) seconds: a hung apiserver costs one call this long, never a stuck loop
+REQUEST_TIMEOUT = (3.05, 15.0)
+AUTOSCALER_MANAGER = "vaultext-autoscaler"  # owns only the Deployment's spec.replicas
+WATCH_SECONDS = 60  # one watch request's server-side timeout; the cache then resumes from its resourceVersion
 _lock = threading.Lock()
 _api: client.ApiClient | None = None
+log = logging.getLogger(__name__)
 
 
-class ApplyError(RuntimeError):
+class KubeError(RuntimeError):
+    """The API server could not be reached or refused a request."""
+
+
+class ApiError(KubeError):
+    """A non-2xx answer; `status` is its HTTP status, the message the apiserver's."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApplyError(ApiError):
     """The apiserver refused a manifest (the message is the apiserver's)."""
+
+
+class Conflict(ApiError):
+    """The object changed since it was read (its resourceVersion moved on), or already exists."""
 
 
 def use_kubeconfig(kubeconfig: str | None = None) -> client.ApiClient:
@@ -40,11 +73,14 @@ def use_kubeconfig(kubeconfig: str | None = None) -> client.ApiClient:
     global _api
     with _lock:
         if _api is None:
-            if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config()
-                _api = client.ApiClient()
-            else:
-                _api = config.new_client_from_config(config_file=kubeconfig)
+            try:
+                if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    config.load_incluster_config()
+                    _api = client.ApiClient()
+                else:
+                    _api = config.new_client_from_config(config_file=kubeconfig)
+            except config.ConfigException as error:
+                raise KubeError(f"no usable Kubernetes configuration: {error}") from error
         return _api
 
 
@@ -52,9 +88,13 @@ def api() -> client.ApiClient:
     return _api if _api is not None else use_kubeconfig()
 
 
-def _path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    path = f"{base}/namespaces/{namespace}/{_PLURALS[kind]}"
+def _base(api_version: str) -> str:
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+
+
+def _path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
+    scope = "" if kind in _CLUSTER_SCOPED or namespace is None else f"/namespaces/{namespace}"
+    path = f"{_base(api_version)}{scope}/{_PLURALS[kind]}"
     return f"{path}/{name}" if name else path
 
 
@@ -72,9 +112,16 @@ def yaml_safe_json(body: Any) -> str:
     return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
-def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
-          content_type: str = "application/json") -> Json:
-    """One request; a non-2xx answer raises `client.ApiException` carrying the apiserver's Status body."""
+def _message(status: int, reason: str, body: Any) -> str:
+    try:
+        return str(json.loads(body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{status} {reason}"
+
+
+def _request(method: str, path: str, body: Any, query: list[tuple[str, str]] | None, content_type: str,
+             timeout: tuple[float, float]) -> Any:
+    """Sends one request; returns the client's response with its body not read yet."""
     connection = api()
     # JSON bodies go as objects (the client encodes them); an apply patch is YAML and needs its own encoding.
     payload = yaml_safe_json(body) if body is not None and "yaml" in content_type else body
@@ -83,39 +130,170 @@ def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]]
         header_params={"Accept": "application/json", "Content-Type": content_type},
         auth_settings=["BearerToken"],
     )  # fmt: skip
-    response = connection.call_api(method, url, headers, serialized)
-    response.read()
+    try:
+        return connection.call_api(method, url, headers, serialized, _request_timeout=timeout)
+    except (HTTPError, OSError) as error:
+        raise KubeError(f"{method} {path}: {type(error).__name__}: {error}") from error
+
+
+def _call(method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
+          content_type: str = "application/json") -> Json:
+    """One request with a timeout; a non-2xx answer raises `ApiError` with the apiserver's message."""
+    response = _request(method, path, body, query, content_type, REQUEST_TIMEOUT)
+    try:
+        response.read()
+    except (HTTPError, OSError) as error:
+        raise KubeError(f"{method} {path}: {type(error).__name__}: {error}") from error
     if not 200 <= response.status <= 299:
-        raise client.ApiException(http_resp=response)
+        message = _message(response.status, response.reason, response.data)
+        error_type = Conflict if response.status == 409 else ApiError
+        raise error_type(response.status, message)
     document: Json = json.loads(response.data)
     return document
-
-
-def _apiserver_message(error: client.ApiException) -> str:
-    try:
-        return str(json.loads(error.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{error.status} {error.reason}"
 
 
 def apply(manifest: Json, field_manager: str, dry_run: bool = False) -> Json:
     """Server-side apply (force: the operator owns what it declares); returns the object as stored."""
     metadata = manifest["metadata"]
     query = [("fieldManager", field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
-    path = _path(manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"])
+    path = _path(manifest["apiVersion"], manifest["kind"], metadata.get("namespace"), metadata["name"])
     try:
         return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
-    except client.ApiException as error:
-        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {_apiserver_message(error)}") from error
+    except ApiError as error:
+        raise ApplyError(error.status, f"{manifest['kind']} {metadata['name']}: {error}") from error
 
 
-def get(api_version: str, kind: str, namespace: str, name: str) -> Json | None:
+def create(manifest: Json) -> Json | None:
+    """Creates an object; None when one of that name exists already (it is left as it is)."""
+    metadata = manifest["metadata"]
+    try:
+        return _call("POST", _path(manifest["apiVersion"], manifest["kind"], metadata.get("namespace")), manifest)
+    except Conflict:
+        return None
+    except ApiError as error:
+        raise ApplyError(error.status, f"{manifest['kind']} {metadata['name']}: {error}") from error
+
+
+def replace(manifest: Json) -> Json:
+    """PUT carrying the resourceVersion read; raises `Conflict` when the object moved on since."""
+    metadata = manifest["metadata"]
+    path = _path(manifest["apiVersion"], manifest["kind"], metadata.get("namespace"), metadata["name"])
+    return _call("PUT", path, manifest)
+
+
+def get(api_version: str, kind: str, namespace: str | None, name: str) -> Json | None:
+    """One object, or None when it (or its kind) does not exist."""
     try:
         return _call("GET", _path(api_version, kind, namespace, name))
-    except client.ApiException as error:
+    except ApiError as error:
         if error.status == 404:
             return None
         raise
+
+
+def delete(api_version: str, kind: str, namespace: str, name: str) -> bool:
+    """Deletes one object; False when it (or its kind) does not exist."""
+    try:
+        _call("DELETE", _path(api_version, kind, namespace, name))
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def _selectors(label_selector: str, field_selector: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+
+
+def list_all(api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
+    """Every object of a kind in all namespaces, in one LIST call."""
+    return list_versioned(api_version, kind, label_selector, field_selector)[0]
+
+
+def list_versioned(api_version: str, kind: str, label_selector: str = "", field_selector: str = "",
+                   ) -> tuple[list[Json], str]:
+    """Every object of a kind in all namespaces, and the list's resourceVersion (where a watch starts)."""
+    answer = _call("GET", _path(api_version, kind, None), query=_selectors(label_selector, field_selector))
+    return answer.get("items") or [], str((answer.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def watch(api_version: str, kind: str, resource_version: str, label_selector: str = "",
+          field_selector: str = "") -> Iterator[tuple[str, Json]]:
+    """(type, object) events after `resource_version` for up to WATCH_SECONDS; `ApiError` 410 when it is too old."""
+    query = [("watch", "1"), ("resourceVersion", resource_version), ("allowWatchBookmarks", "true"),
+             ("timeoutSeconds", str(WATCH_SECONDS)), *_selectors(label_selector, field_selector)]
+    path = _path(api_version, kind, None)
+    response = _request("GET", path, None, query, "application/json", (REQUEST_TIMEOUT[0], WATCH_SECONDS + 15))
+    stream = response.response
+    try:
+        if response.status != 200:
+            raise ApiError(response.status, _message(response.status, response.reason, stream.data))
+        for line in stream:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                raise ApiError(int(status.get("code") or 500), str(status.get("message", "watch error")))
+            yield str(event.get("type")), event.get("object") or {}
+    except (HTTPError, OSError, ValueError) as error:
+        raise KubeError(f"watch {path}: {type(error).__name__}: {error}") from error
+    finally:
+        stream.release_conn()
+
+
+class Cache:
+    """One kind's objects kept current in memory by a LIST and then WATCHes, in its own thread: readers never
+    call the apiserver. `items()` is None until the first LIST and after a failure until the next one."""
+
+    def __init__(self, api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> None:
+        self.api_version, self.kind = api_version, kind
+        self.label_selector, self.field_selector = label_selector, field_selector
+        self._objects: dict[tuple[str, str], Json] = {}
+        self._synced = False
+        self._lock = threading.Lock()
+
+    def items(self) -> list[Json] | None:
+        with self._lock:
+            return list(self._objects.values()) if self._synced else None
+
+    def run(self, stop: threading.Event, retry_seconds: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                self._list_and_watch(stop)
+            except KubeError as error:  # 410 Gone, the apiserver away, ...: start again from a fresh LIST
+                with self._lock:
+                    self._synced = False
+                log.info("%s cache: %s; listing again", self.kind, error)
+                stop.wait(retry_seconds)
+            except Exception:  # never a silently stale cache: readers fall back to LISTs until it recovers
+                with self._lock:
+                    self._synced = False
+                log.exception("%s cache failed; listing again", self.kind)
+                stop.wait(retry_seconds)
+
+    def _list_and_watch(self, stop: threading.Event) -> None:
+        items, version = list_versioned(self.api_version, self.kind, self.label_selector, self.field_selector)
+        with self._lock:
+            self._objects = {_key(item): item for item in items}
+            self._synced = True
+        while not stop.is_set():
+            for kind, item in watch(self.api_version, self.kind, version, self.label_selector,
+                                    self.field_selector):
+                version = str((item.get("metadata") or {}).get("resourceVersion") or version)
+                with self._lock:
+                    if kind == "DELETED":
+                        self._objects.pop(_key(item), None)
+                    elif kind in ("ADDED", "MODIFIED"):
+                        self._objects[_key(item)] = item
+                if stop.is_set():
+                    return
+
+
+def _key(item: Json) -> tuple[str, str]:
+    metadata = item.get("metadata") or {}
+    return str(metadata.get("namespace", "")), str(metadata.get("name", ""))
 
 
 def get_extension(namespace: str, name: str) -> Json | None:
@@ -130,30 +308,35 @@ def secret_keys(namespace: str, name: str) -> set[str] | None:
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
 
 
+def secret_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's decoded values (Kafka credentials), or None when it does not exist."""
+    secret = get("v1", "Secret", namespace, name)
+    if secret is None:
+        return None
+    decoded = {key: base64.b64decode(value).decode(errors="replace")
+               for key, value in (secret.get("data") or {}).items()}
+    return {**decoded, **(secret.get("stringData") or {})}
+
+
 def list_nodes() -> list[Json]:
-    items: list[Json] = _call("GET", "/api/v1/nodes")["items"]
-    return items
+    return list_all("v1", "Node")
 
 
-class Conflict(RuntimeError):
-    """The object changed since it was read (its resourceVersion moved on)."""
+def patch_extension_status(namespace: str, name: str, status: Json, resource_version: str) -> Json:
+    """Merge-patches the status subresource: fields not in `status` (another writer's) stay as they are.
 
-
-def patch_extension_status(namespace: str, name: str, status: Json, resource_version: str | None = None) -> Json:
-    """Merge-patches the status subresource: fields not in `status` (the autoscaler's) stay as they are.
-
-    With `resource_version` the patch applies only to that version of the object, else raises `Conflict`.
+    The patch applies only to the version of the object it was computed from, else raises `Conflict`.
     """
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
-    body: Json = {"status": status}
-    if resource_version is not None:
-        body["metadata"] = {"resourceVersion": resource_version}
-    try:
-        return _call("PATCH", path, body, content_type="application/merge-patch+json")
-    except client.ApiException as error:
-        if error.status == 409:
-            raise Conflict(f"{namespace}/{name} changed since it was read") from error
-        raise
+    body: Json = {"status": status, "metadata": {"resourceVersion": resource_version}}
+    return _call("PATCH", path, body, content_type="application/merge-patch+json")
+
+
+def set_deployment_replicas(namespace: str, name: str, replicas: int) -> Json:
+    """Server-side applies only `spec.replicas`, owned by the autoscaler's field manager."""
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": replicas}}
+    return apply(manifest, AUTOSCALER_MANAGER)
 
 
 def post_event(extension: Json, event_type: str, reason: str, message: str) -> None:
@@ -161,6 +344,8 @@ def post_event(extension: Json, event_type: str, reason: str, message: str) -> N
     metadata = extension["metadata"]
     now = datetime.now(UTC).isoformat()
     event = {
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
         "involvedObject": {
             "apiVersion": API_VERSION,
@@ -177,63 +362,4 @@ def post_event(extension: Json, event_type: str, reason: str, message: str) -> N
         "lastTimestamp": now,
         "count": 1,
     }
-    client.CoreV1Api(api()).create_namespaced_event(metadata["namespace"], event)
-
-
-# --- Lag-driven autoscaling: replicas, capacity, credentials and KEDA/Strimzi objects ---------------------
-
-AUTOSCALER_MANAGER = "vaultext-autoscaler"
-
-
-def set_deployment_replicas(namespace: str, name: str, replicas: int) -> Json:
-    """Server-side applies only `spec.replicas`, owned by the autoscaler's field manager."""
-    manifest = {"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": replicas}}
-    return apply(manifest, AUTOSCALER_MANAGER)
-
-
-def list_all(api_version: str, plural: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
-    """Every object of a kind in all namespaces, in one LIST call."""
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
-    items: list[Json] = _call("GET", f"{base}/{plural}", query=query).get("items") or []
-    return items
-
-
-def secret_data(namespace: str, name: str) -> dict[str, str] | None:
-    """A Secret's decoded values (Kafka credentials for the lag source), or None when it does not exist."""
-    import base64  # only here: the rest of this module never reads secret values
-
-    secret = get("v1", "Secret", namespace, name)
-    if secret is None:
-        return None
-    decoded = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
-    return {**decoded, **(secret.get("stringData") or {})}
-
-
-def _custom_path(source: Json | str, plural: str, namespace: str, name: str) -> str:
-    api_version = source if isinstance(source, str) else source["apiVersion"]
-    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
-
-
-def apply_custom(manifest: Json, plural: str, field_manager: str = AUTOSCALER_MANAGER,
-                 dry_run: bool = False) -> Json:
-    """Server-side apply of a resource `apply` does not know by kind (ScaledObject, KafkaTopic, ...)."""
-    metadata = manifest["metadata"]
-    query = [("fieldManager", field_manager), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
-    path = _custom_path(manifest, plural, metadata["namespace"], metadata["name"])
-    try:
-        return _call("PATCH", path, manifest, query, content_type="application/apply-patch+yaml")
-    except client.ApiException as error:
-        raise ApplyError(f"{manifest['kind']} {metadata['name']}: {error.status} {error.body}") from error
-
-
-def delete_custom(api_version: str, plural: str, namespace: str, name: str) -> bool:
-    """Deletes one object; False when it (or its kind) does not exist."""
-    try:
-        _call("DELETE", _custom_path(api_version, plural, namespace, name))
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
+    _call("POST", f"/api/v1/namespaces/{metadata['namespace']}/events", event)

@@ -42,6 +42,16 @@ class OperatorMetrics:
                                    registry=r)
         self.scale_changes = Counter("vaultext_autoscaler_scale_changes", "Replica changes made", EXTENSION,
                                      registry=r)
+        self.cluster_poll_seconds = Histogram("vaultext_autoscaler_cluster_poll_seconds",
+                                              "Duration of one Kafka cluster's lag poll", ("cluster",), registry=r)
+        self.tick_seconds = Histogram("vaultext_autoscaler_tick_seconds", "Duration of one autoscaler tick",
+                                      registry=r)
+        self.last_tick = Gauge("vaultext_autoscaler_last_successful_tick_timestamp_seconds",
+                               "Unix time the autoscaler last completed a tick without error", registry=r)
+        self.reconcile_errors = Counter("vaultext_operator_reconcile_errors",
+                                        "Reconciles and resyncs that failed (apiserver or unexpected errors)",
+                                        registry=r)
+        self.leader = Gauge("vaultext_operator_leader", "1 while this replica holds the leader Lease", registry=r)
 
     def record_lag(self, target: LagTarget, reading: LagReading, lags: list[int]) -> None:
         total = 0

@@ -1,7 +1,8 @@
 """One level-based reconcile of a VaultExtension: check inputs, apply every child, report status.
 
-Running it again with nothing changed changes nothing: server-side apply of identical manifests is a no-op
-and the status is only written when it differs.
+Every child goes through here, the Kafka-side ones (KEDA, Strimzi, Admin-API topics) included, under one field
+manager. Running it again with nothing changed changes nothing: server-side apply of identical manifests is a
+no-op and the status is only written when it differs.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from . import kube
+from . import bindings, kube
 from .api import KIND, VaultExtensionSpec
 from .builders import (
     MANAGER,
@@ -23,9 +25,9 @@ from .builders import (
     build_children,
     gpu_resource_name,
     required_secret_keys,
+    resolve_kafka,
     selector_string,
 )
-from .builders.deployment import GPU_PRODUCT_LABEL
 from .builders.security import forbidden_privileges
 from .conditions import (
     APPLY_FAILED,
@@ -36,11 +38,15 @@ from .conditions import (
     SECRET_KEY_MISSING,
     SECRET_NOT_FOUND,
     Blocker,
+    Verdict,
     blocker_in,
+    merged_conditions,
     ready_of,
     status_patch,
 )
 from .replicas import replicas_to_apply
+from .scaling.capacity import GpuDemand, eligible_node, gpu_demand
+from .scaling.report import SCALING_ACTIVE, TOPICS_READY
 from .settings import OperatorSettings
 
 Json = dict[str, Any]
@@ -75,16 +81,10 @@ class _NodeSnapshot:
 _nodes = _NodeSnapshot()
 
 
-def gpu_node_counts(nodes: list[Json], resource_name: str, product: str | None) -> tuple[int, int]:
-    """(nodes with `resource_name` allocatable, of those the ones labelled with `product`, if given)."""
-    offering = with_product = 0
-    for node in nodes:
-        amount = (node.get("status", {}).get("allocatable") or {}).get(resource_name, "0")
-        if amount not in ("0", ""):
-            offering += 1
-            labels = node.get("metadata", {}).get("labels") or {}
-            if product is None or labels.get(GPU_PRODUCT_LABEL) == product:
-                with_product += 1
+def gpu_node_counts(nodes: list[Json], demand: GpuDemand) -> tuple[int, int]:
+    """(nodes eligible for the demand whatever their product, of those the ones with `demand.product`)."""
+    offering = sum(1 for n in nodes if eligible_node(n, demand.resource, None, demand.tolerations))
+    with_product = sum(1 for n in nodes if eligible_node(n, demand.resource, demand.product, demand.tolerations))
     return offering, with_product
 
 
@@ -99,15 +99,17 @@ def check_inputs(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operator
             return Blocker(SECRET_NOT_FOUND, f"Secret {ref.namespace}/{secret} does not exist (keys {sorted(keys)})")
         if missing := keys - present:
             return Blocker(SECRET_KEY_MISSING, f"Secret {ref.namespace}/{secret} lacks keys {sorted(missing)}")
-    if spec.gpu.count > 0 and settings.check_gpu_capacity:
+    demand = gpu_demand(spec, ref, settings)
+    if demand is not None and settings.check_gpu_capacity:
         resource = gpu_resource_name(spec, settings)
-        offering, with_product = gpu_node_counts(_nodes.get(), resource, spec.gpu.product)
+        offering, with_product = gpu_node_counts(_nodes.get(), demand)
         if offering == 0:
-            return Blocker(GPU_RESOURCE_UNAVAILABLE, f"no node offers the resource {resource}")
+            return Blocker(GPU_RESOURCE_UNAVAILABLE,
+                           f"no Ready, schedulable node the pods tolerate offers the resource {resource}")
         if with_product == 0:
             return Blocker(
                 GPU_PRODUCT_UNAVAILABLE,
-                f"no node offering {resource} is labelled nvidia.com/gpu.product={spec.gpu.product}",
+                f"no eligible node offering {resource} is labelled nvidia.com/gpu.product={spec.gpu.product}",
             )
     return None
 
@@ -131,8 +133,16 @@ def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operat
     return None
 
 
-def reconcile(body: Json, settings: OperatorSettings) -> Blocker | None:
-    """Converges the children to the spec; returns what blocks it, if anything (status already says so)."""
+TopicRequests = Callable[[str, str], None]  # (namespace, name): bind that extension's topics soon
+
+
+def reconcile(body: Json, settings: OperatorSettings, bind_topics_later: TopicRequests | None = None,
+              ) -> Blocker | None:
+    """Converges the children to the spec; returns what blocks it, if anything (status already says so).
+
+    Topics need the Kafka cluster, which may be slow or gone: with `bind_topics_later` they are bound by a
+    background worker (`bind_topics_now`), so a dead cluster never holds up the apply of the other children.
+    """
     ref = extension_ref(body)
     generation = int(body["metadata"].get("generation", 0))
     try:
@@ -141,53 +151,93 @@ def reconcile(body: Json, settings: OperatorSettings) -> Blocker | None:
         blocker: Blocker | None = Blocker(INVALID_SPEC, str(error))
     else:
         blocker = check_inputs(spec, ref, settings) or apply_children(spec, ref, settings)
-    refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker)
+    verdicts: dict[str, Verdict] = {}
+    if blocker is None:
+        verdicts = bindings.converge(spec, ref, settings, topics=bind_topics_later is None)
+        if bind_topics_later is not None:
+            bind_topics_later(ref.namespace, ref.name)
+    refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker, extra=verdicts)
     return blocker
 
 
-def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings) -> Blocker | None:
+def bind_topics_now(namespace: str, name: str, settings: OperatorSettings) -> None:
+    """Binds one extension's topics as its spec says (read afresh) and reports TopicsReady."""
+    extension = kube.get_extension(namespace, name)
+    if extension is None or extension["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        spec = VaultExtensionSpec.model_validate(extension.get("spec") or {})
+    except ValidationError:
+        return  # the reconcile reports it
+    ref = extension_ref(extension)
+    binding = resolve_kafka(spec, ref, settings)
+    verdict = bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
+    refresh_status(namespace, name, extra={TOPICS_READY: verdict})
+
+
+def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings,
+                      bind_topics_later: TopicRequests | None = None) -> Blocker | None:
     """Reconciles an extension read afresh; nothing when it is gone or going."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
         return None
-    return reconcile(extension, settings)
+    return reconcile(extension, settings, bind_topics_later)
 
 
-def resync(namespace: str, name: str, settings: OperatorSettings) -> None:
+def resync(namespace: str, name: str, settings: OperatorSettings,
+           bind_topics_later: TopicRequests | None = None) -> None:
     """The periodic safety net: a full reconcile when something is off, else only a status refresh.
 
-    Off means: the Deployment is missing, the last reconcile was blocked (a Secret or a GPU node may have
-    appeared since), or the spec moved past the generation the status reports.
+    Off means: a child is missing (deleted by hand), the last reconcile was blocked (a Secret or a GPU node may
+    have appeared since), the topics were not all bound, or the spec moved past the generation the status
+    reports. Topics are bound again on every resync (a cheap metadata read when they exist).
     """
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
         return
+    if _is_off(extension, settings):
+        reconcile(extension, settings, bind_topics_later)
+        return
+    if bind_topics_later is not None:
+        bind_topics_later(namespace, name)
+        refresh_status(namespace, name)
+    else:
+        bind_topics_now(namespace, name, settings)
+
+
+def _is_off(extension: Json, settings: OperatorSettings) -> bool:
     status: Json = extension.get("status") or {}
     observed = status.get("observedGeneration")
-    off = (
-        observed != extension["metadata"].get("generation")
-        or blocker_in(status, int(observed or 0)) is not None
-        or kube.get("apps/v1", "Deployment", namespace, name) is None
-    )
-    if off:
-        reconcile(extension, settings)
-    else:
-        refresh_status(namespace, name)
+    if observed != extension["metadata"].get("generation") or blocker_in(status, int(observed or 0)) is not None:
+        return True
+    if any(c.get("type") in (TOPICS_READY, SCALING_ACTIVE) and c.get("reason") in
+           ("TopicBindingFailed", "KedaApplyFailed") for c in status.get("conditions") or []):
+        return True
+    try:
+        spec = VaultExtensionSpec.model_validate(extension.get("spec") or {})
+    except ValidationError:
+        return True
+    ref = extension_ref(extension)
+    children = [(m["apiVersion"], m["kind"], m["metadata"]["name"]) for m in build_children(spec, ref, settings, 0)]
+    children += bindings.expected_children(spec, ref, settings)
+    return any(kube.get(api_version, kind, ref.namespace, name) is None for api_version, kind, name in children)
 
 
 def refresh_status(
-    namespace: str, name: str, generation: int | None = None, blocker: Blocker | None = None
+    namespace: str, name: str, generation: int | None = None, blocker: Blocker | None = None,
+    extra: dict[str, Verdict] | None = None,
 ) -> None:
     """Writes status from a fresh read of the extension and its Deployment.
 
     Without `generation` (a Deployment event or a resync) the blocker last recorded for the observed
-    generation stays in force until a reconcile clears it. The write is conditional on the version read,
-    so a concurrent status writer (the autoscaler) never loses its conditions to a stale list.
+    generation stays in force until a reconcile clears it. `extra` are further conditions the reconcile decided
+    (TopicsReady, ScalingActive of KEDA). The write is conditional on the version read, so a concurrent status
+    writer (the autoscaler) never loses its conditions to a stale list.
     """
     with _status_locks[(namespace, name)]:
         for _ in range(STATUS_WRITE_ATTEMPTS):
             try:
-                if not _write_status(namespace, name, generation, blocker):
+                if not _write_status(namespace, name, generation, blocker, extra or {}):
                     _status_locks.pop((namespace, name), None)  # the extension is gone: forget its lock
                 return
             except kube.Conflict:
@@ -195,7 +245,8 @@ def refresh_status(
         log.warning("status of %s/%s: still conflicting after %d attempts", namespace, name, STATUS_WRITE_ATTEMPTS)
 
 
-def _write_status(namespace: str, name: str, generation: int | None, blocker: Blocker | None) -> bool:
+def _write_status(namespace: str, name: str, generation: int | None, blocker: Blocker | None,
+                  extra: dict[str, Verdict]) -> bool:
     """Writes status if it changed; False when the extension no longer exists (or is being deleted)."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
@@ -207,6 +258,8 @@ def _write_status(namespace: str, name: str, generation: int | None, blocker: Bl
     deployment = kube.get("apps/v1", "Deployment", namespace, name)
     now = datetime.now(UTC).replace(microsecond=0)
     patch = status_patch(previous, deployment, blocker, generation, selector_string(extension_ref(extension)), now)
+    if extra:
+        patch["conditions"] = merged_conditions(patch["conditions"], extra, generation, now)
     if all(previous.get(key) == value for key, value in patch.items()):
         return True
     kube.patch_extension_status(namespace, name, patch, extension["metadata"]["resourceVersion"])

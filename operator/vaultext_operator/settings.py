@@ -49,8 +49,31 @@ class OperatorSettings(BaseSettings):
     retry_delay_seconds: float = Field(
         default=10.0, gt=0, description="Delay before re-checking an extension whose input is not usable yet."
     )
+    resync_seconds: float = Field(
+        default=60.0, gt=0, description="How often every extension is checked again (a child deleted by hand "
+        "comes back, topics are bound again)."
+    )
+    leader_election: bool = Field(
+        default=True, description="Elect one active replica through a Lease (off: this process always acts)."
+    )
+    lease_name: str = Field(default="vaultext-operator", description="Name of the leader-election Lease.")
+    lease_namespace: str = Field(
+        default="", description="Namespace of the Lease; empty: the pod's own namespace in a cluster, else the "
+        "first watched namespace, else `default`."
+    )
+    leader_identity: str = Field(
+        default="", description="This replica's name in the Lease; empty: the pod name in a cluster (a restarted "
+        "container keeps its Lease), else host name and process id."
+    )
+    lease_seconds: float = Field(
+        default=10.0, ge=2, description="How long a Lease outlives its holder's last renewal (failover time)."
+    )
     health_host: str = Field(default="127.0.0.1", description="Address of the operator's /healthz endpoint.")
     health_port: int = Field(default=8081, ge=0, le=65535, description="Port of /healthz; 0 disables it.")
+    health_interval_seconds: float = Field(
+        default=10.0, gt=0, description="/healthz fails when the autoscaler loop has not completed a tick for "
+        "three of these intervals."
+    )
     metrics_host: str = Field(default="127.0.0.1", description="Address of the autoscaler's /metrics endpoint.")
     metrics_port: int = Field(default=8082, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
 
@@ -66,6 +89,12 @@ class OperatorSettings(BaseSettings):
 
     def watched_namespaces(self) -> list[str]:
         return _split(self.namespaces)
+
+    def lease_location(self, pod_namespace: str | None) -> tuple[str, str]:
+        """(namespace, name) of the leader-election Lease."""
+        watched = self.watched_namespaces()
+        namespace = self.lease_namespace or pod_namespace or (watched[0] if watched else "default")
+        return namespace, self.lease_name
 
 
 def _split(text: str) -> list[str]:

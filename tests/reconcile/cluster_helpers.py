@@ -70,6 +70,8 @@ class OperatorProcess:
         self.kube, self.namespace, self.log_path, self.settings = kube, namespace, log_path, settings
         self.kubeconfig = kubeconfig or kube.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
+        # one identity per object: a restarted process takes its Lease back at once, like a restarted container
+        self.identity = f"test-operator-{os.urandom(4).hex()}"
 
     def start(self) -> None:
         port = free_port()
@@ -78,6 +80,7 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "VAULTEXT_OPERATOR_HEALTH_PORT": str(port),
             "VAULTEXT_OPERATOR_RETRY_DELAY_SECONDS": "1",
+            "VAULTEXT_OPERATOR_LEADER_IDENTITY": self.identity,
             **{f"VAULTEXT_OPERATOR_{key.upper()}": value for key, value in self.settings.items()},
         }
         command = [sys.executable, "-m", "vaultext_operator", "run", "--namespace", self.namespace]

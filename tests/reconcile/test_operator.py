@@ -85,7 +85,7 @@ def test_five_line_cr_becomes_ready_gpu_pods(
     wait_for(lambda: "pods ready" in events_of(kube, namespace, "Available"), 10, "an Available event")
     stored = extension(kube, namespace) or {}
     assert "kopf" not in stored["status"]  # kopf keeps its state in annotations, never in status
-    assert any(key.startswith("vault.kerberos.io/") for key in stored["metadata"]["annotations"])
+    assert any(key.startswith("vault.kerberos.io/") for key in stored["metadata"]["annotations"]), stored["metadata"]
 
 
 def test_reconciling_again_changes_nothing(

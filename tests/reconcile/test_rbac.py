@@ -44,6 +44,8 @@ def operator_kubeconfig(kube: Kube, crd: str, tmp_path: Path) -> Iterator[Path]:
         ("create", "pods", "no"),
         ("patch", "vaultextensions.vault.kerberos.io/status", "yes"),
         ("delete", "vaultextensions.vault.kerberos.io", "no"),
+        ("delete", "kafkatopics.kafka.strimzi.io", "no"),
+        ("update", "leases.coordination.k8s.io", "no"),  # only in the operator's own namespace
     ],
 )
 def test_the_role_allows_what_it_needs_and_no_more(
@@ -59,7 +61,9 @@ def test_the_role_allows_what_it_needs_and_no_more(
 def test_operator_reconciles_with_the_install_role(
     kube: Kube, namespace: str, operator_kubeconfig: Path, tmp_path: Path, gpu_nodes: tuple[str, list[str]]
 ) -> None:
-    operator = OperatorProcess(kube, namespace, tmp_path / "operator.log", kubeconfig=operator_kubeconfig)
+    # the Lease where the install's Role allows it, under a name of this test's own
+    operator = OperatorProcess(kube, namespace, tmp_path / "operator.log", kubeconfig=operator_kubeconfig,
+                               lease_namespace="vaultext-system", lease_name=f"vaultext-operator-{namespace}")
     operator.start()
     try:
         document = {"apiVersion": "vault.kerberos.io/v1alpha1", "kind": "VaultExtension", "metadata": {"name": "yolo"},
@@ -75,5 +79,7 @@ def test_operator_reconciles_with_the_install_role(
         wait_for(lambda: ready_reason() == "Available", 60, "Ready=True with the install's permissions")
         forbidden = [line for line in operator.log().splitlines() if "forbidden" in line.lower()]
         assert not forbidden, forbidden
+        lease = get_json(kube, "lease", f"vaultext-operator-{namespace}", "-n", "vaultext-system") or {}
+        assert lease["spec"]["holderIdentity"] == operator.identity
     finally:
         operator.stop()

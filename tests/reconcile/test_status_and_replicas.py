@@ -9,6 +9,7 @@ from vaultext_operator.api import VaultExtensionSpec
 from vaultext_operator.conditions import SECRET_NOT_FOUND, Blocker, blocker_in, status_patch, verdicts
 from vaultext_operator.reconcile import gpu_node_counts
 from vaultext_operator.replicas import replicas_owned_by_others, replicas_to_apply
+from vaultext_operator.scaling.capacity import GpuDemand
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -121,17 +122,28 @@ def test_autoscaled_deployment_is_seeded_then_left_to_the_autoscaler() -> None:
 
 
 def test_gpu_node_counts_by_resource_and_product() -> None:
-    def node(resources: dict[str, str], product: str) -> dict[str, Any]:
-        return {"metadata": {"labels": {"nvidia.com/gpu.product": product}}, "status": {"allocatable": resources}}
+    def node(resources: dict[str, str], product: str, ready: str = "True", unschedulable: bool = False,
+             taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        return {"metadata": {"labels": {"nvidia.com/gpu.product": product}},
+                "spec": {"unschedulable": unschedulable, "taints": taints or []},
+                "status": {"allocatable": resources, "conditions": [{"type": "Ready", "status": ready}]}}
+
+    def demand(resource: str, product: str | None) -> GpuDemand:
+        return GpuDemand(resource, 1, product, ({"key": "nvidia.com/gpu", "operator": "Exists"},), {})
 
     nodes = [
         node({"nvidia.com/gpu": "4"}, "A100"),
         node({"nvidia.com/gpu": "0"}, "A100"),
         node({"nvidia.com/mig-1g.10gb": "7"}, "A100"),
         node({"cpu": "8"}, "none"),
-        node({"nvidia.com/gpu": "1"}, "T4"),
+        node({"nvidia.com/gpu": "1"}, "T4", taints=[{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]),
+        # the same rule as the autoscaler's capacity: not Ready, cordoned or an untolerated taint do not count
+        node({"nvidia.com/gpu": "8"}, "H100", ready="False"),
+        node({"nvidia.com/gpu": "8"}, "H100", unschedulable=True),
+        node({"nvidia.com/gpu": "8"}, "H100", taints=[{"key": "dedicated", "effect": "NoExecute"}]),
     ]
-    assert gpu_node_counts(nodes, "nvidia.com/gpu", None) == (2, 2)
-    assert gpu_node_counts(nodes, "nvidia.com/gpu", "T4") == (2, 1)
-    assert gpu_node_counts(nodes, "nvidia.com/mig-1g.10gb", "H100") == (1, 0)
-    assert gpu_node_counts(nodes, "example.com/fpga", None) == (0, 0)
+    assert gpu_node_counts(nodes, demand("nvidia.com/gpu", None)) == (2, 2)
+    assert gpu_node_counts(nodes, demand("nvidia.com/gpu", "T4")) == (2, 1)
+    assert gpu_node_counts(nodes, demand("nvidia.com/gpu", "H100")) == (2, 0)
+    assert gpu_node_counts(nodes, demand("nvidia.com/mig-1g.10gb", "H100")) == (1, 0)
+    assert gpu_node_counts(nodes, demand("example.com/fpga", None)) == (0, 0)

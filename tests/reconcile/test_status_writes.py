@@ -37,7 +37,8 @@ def test_refresh_keeps_the_autoscalers_fields_and_conditions(kube: Kube, namespa
         "conditions": [{"type": "ScalingActive", "status": "True", "reason": "LagReadable", "message": "",
                         "lastTransitionTime": "2026-01-01T00:00:00Z"}],
     }  # fmt: skip
-    operator_kube.patch_extension_status(namespace, extension, autoscaler_part)
+    version = (operator_kube.get_extension(namespace, extension) or {})["metadata"]["resourceVersion"]
+    operator_kube.patch_extension_status(namespace, extension, autoscaler_part, version)
     refresh_status(namespace, extension)
     status = (get_json(kube, "vext", extension, "-n", namespace) or {})["status"]
     assert (status["lag"], status["desiredReplicas"], status["rates"]) == (42, 3, {"arrival": 1.5})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from vaultext_operator.api.autoscaling import AutoscalingSpec
 from vaultext_operator.builders.keda import trigger_metadata
+from vaultext_operator.conditions import Verdict, merged_conditions
 from vaultext_operator.scaling.capacity import GpuDemand, schedulable_replicas
-from vaultext_operator.scaling.report import ConditionVerdict, merge_conditions
 
 GPU = "nvidia.com/gpu"
 OWN = {"vault.kerberos.io/extension": "yolo"}
@@ -61,12 +62,21 @@ def test_conditions_merge_keeps_other_types_and_transition_times() -> None:
                  "lastTransitionTime": "t0"},
                 {"type": "ScalingActive", "status": "True", "reason": "LagRead", "message": "x",
                  "lastTransitionTime": "t1"}]
-    same = merge_conditions(previous, {"ScalingActive": ConditionVerdict("True", "LagRead", "y")}, 3, "t2")
+    t2 = datetime(2026, 1, 2, tzinfo=UTC)
+    same = merged_conditions(previous, {"ScalingActive": Verdict("True", "LagRead", "y")}, 3, t2)
     assert {c["type"]: c["lastTransitionTime"] for c in same} == {"Ready": "t0", "ScalingActive": "t1"}
-    flipped = merge_conditions(previous, {"ScalingActive": ConditionVerdict("False", "LagUnreadable", "e")},
-                               3, "t2")
+    flipped = merged_conditions(previous, {"ScalingActive": Verdict("False", "LagUnreadable", "e")}, 3, t2)
     active = next(c for c in flipped if c["type"] == "ScalingActive")
-    assert (active["status"], active["lastTransitionTime"], active["observedGeneration"]) == ("False", "t2", 3)
+    assert (active["status"], active["lastTransitionTime"], active["observedGeneration"]) == (
+        "False", t2.isoformat(), 3)
+
+
+def test_remote_text_in_a_condition_is_cut_and_loses_control_characters() -> None:
+    hostile = "broker says:\x1b[31m no\x00pe\n" + "x" * 5000
+    merged = merged_conditions([], {"ScalingActive": Verdict("False", "LagUnreadable", hostile)}, 1,
+                               datetime(2026, 1, 1, tzinfo=UTC))
+    message = merged[0]["message"]
+    assert len(message) == 1024 and message.startswith("broker says:[31m nope ") and message.endswith("...")
 
 
 def test_keda_trigger_uses_kedas_parameter_names() -> None:

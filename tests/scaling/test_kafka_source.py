@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -68,3 +72,54 @@ def test_broker_outage_is_a_failure_with_the_broker_error_then_recovers(kafka: A
         if isinstance(again, LagReading):
             break
     assert isinstance(again, LagReading) and again.partitions[0].latest == 3
+
+
+@pytest.fixture
+def black_holes() -> Iterator[list[str]]:
+    """Two dead clusters: one accepts connections and never answers (the worst a dead cluster can do), the
+    other refuses them (it fails every poll anew)."""
+    hole, closed = socket.socket(), socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)
+    closed.bind(("127.0.0.1", 0))
+    refused = f"127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    try:
+        yield [f"127.0.0.1:{hole.getsockname()[1]}", refused]
+    finally:
+        hole.close()
+
+
+def test_dead_clusters_cost_their_own_extensions_only_and_are_logged_once(
+        kafka: Any, black_holes: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    topic = unique("in")
+    create_topic(kafka.bootstrap, topic, 1)
+    produce(kafka.bootstrap, topic, {0: 4})
+    live = LagTarget(KafkaConnection(kafka.bootstrap), unique("g"), topic)
+    commit(kafka.bootstrap, live.group, topic, {0: 0})  # the group (and the offsets topic) exist
+    dead = [LagTarget(KafkaConnection(address), unique("g"), topic) for address in black_holes]
+    latencies: list[str] = []
+    source = KafkaAdminLagSource(timeout=2, observe_latency=lambda cluster, _: latencies.append(cluster))
+    try:
+        deadline = time.monotonic() + 30  # a broker that just started may not have a coordinator yet
+        while not isinstance(source.poll([live])[live], LagReading):
+            assert time.monotonic() < deadline, "the live cluster never answered"
+            time.sleep(0.5)
+        with caplog.at_level(logging.INFO, logger="vaultext_operator.sources.kafka_admin"):
+            durations = []
+            for _ in range(3):
+                started = time.monotonic()
+                results = source.poll([*dead, live])
+                durations.append(time.monotonic() - started)
+                live_reading = results[live]
+                assert isinstance(live_reading, LagReading) and live_reading.partitions[0].latest == 4
+                assert all(isinstance(results[target], LagFailure) for target in dead)
+        # concurrent and time-limited: two dead clusters together cost one timeout (+1 s grace), not two
+        assert max(durations) < 2 + 1 + 1.5, durations
+        ours = KafkaAdminLagSource.__module__
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == ours]
+        for address in black_holes:
+            assert sum(address in r.getMessage() for r in warnings) == 1, [r.getMessage() for r in warnings]
+        assert kafka.bootstrap in latencies
+    finally:
+        source.close()

@@ -59,10 +59,10 @@ def test_scaled_object_passes_dry_run(keda_crds: None, namespace: str, fields: d
     assert trigger["sasl"] == "scram_sha512" and trigger["tls"] == "enable"
     assert trigger["lagThreshold"] == str(autoscaling.lag_threshold)
     auth = trigger_authentication("yolo", namespace, METADATA, "kafka-credentials")
-    stored_auth = kube_module.apply_custom(auth, "triggerauthentications", dry_run=True)
+    stored_auth = kube_module.apply(auth, "vaultext-operator", dry_run=True)
     assert stored_auth["spec"]["secretTargetRef"][0]["parameter"] == "username"
     rendered = scaled_object("yolo", namespace, METADATA, autoscaling, trigger, "yolo")
-    stored = kube_module.apply_custom(rendered, "scaledobjects", dry_run=True)
+    stored = kube_module.apply(rendered, "vaultext-operator", dry_run=True)
     assert stored["spec"]["maxReplicaCount"] == autoscaling.max_replicas
     assert stored["spec"]["triggers"][0]["metadata"] == trigger
     assert stored["spec"]["triggers"][0]["authenticationRef"]["name"] == "yolo"
@@ -76,7 +76,7 @@ def test_a_broken_scaled_object_is_refused(keda_crds: None, namespace: str) -> N
     rendered = scaled_object("yolo", namespace, METADATA, AutoscalingSpec(), {"topic": "t"}, None)
     rendered["spec"]["minReplicaCount"] = "many"
     with pytest.raises(kube_module.ApplyError, match="minReplicaCount"):
-        kube_module.apply_custom(rendered, "scaledobjects", dry_run=True)
+        kube_module.apply(rendered, "vaultext-operator", dry_run=True)
 
 
 def test_strimzi_topic_names_are_valid_resource_names() -> None:

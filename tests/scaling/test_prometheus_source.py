@@ -55,3 +55,27 @@ def test_lag_per_partition_read_back_through_prometheus(prometheus: Any) -> None
     finally:
         prometheus.start()
     assert isinstance(poll_until(source, target, LagReading, 60), LagReading)
+
+
+@pytest.mark.parametrize(("query", "complaint"), [
+    ("vector(0) / 0", "NaN"),
+    ("vector(1) / 0", "+Inf"),
+    ("vector(-1) / 0", "-Inf"),
+    ("scalar(vector(5))", "scalar"),
+    ('"lag"', "scalar or string"),
+    ("vector(3)[1m:10s]", "range vector"),
+])
+def test_an_unusable_answer_fails_that_extension_only(prometheus: Any, query: str, complaint: str) -> None:
+    """Real Prometheus answers each of these; one extension's bad query never costs the others their lag."""
+    source = PrometheusLagSource()
+    good = LagTarget(KafkaConnection("unused:9092"), unique("g"), unique("in"), "ns", "good")
+    bad = LagTarget(KafkaConnection("unused:9092"), unique("g"), unique("in"), "ns", "bad")
+    source.set_query(good, prometheus.url, "vector(12)")
+    source.set_query(bad, prometheus.url, query)
+    deadline = time.monotonic() + 30
+    while isinstance(results := source.poll([bad, good]), dict) and isinstance(results[good], LagFailure):
+        assert time.monotonic() < deadline, results  # Prometheus may still be starting
+        time.sleep(0.5)
+    assert isinstance(results[good], LagReading) and results[good].partitions[0].latest == 12
+    failure = results[bad]
+    assert isinstance(failure, LagFailure) and complaint in failure.error, failure

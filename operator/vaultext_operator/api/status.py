@@ -33,6 +33,26 @@ class Condition(ApiModel):
     )
 
 
+class Recommendation(ApiModel):
+    """One replica recommendation of the autoscaler and when it was made."""
+
+    at: float = Field(description="Unix time in seconds.")
+    replicas: int = Field(ge=0, description="Replicas recommended.")
+
+
+class ScalingState(ApiModel):
+    """What the autoscaler remembers between polls, kept where a restarted or newly elected operator finds it."""
+
+    recommendations: list[Recommendation] = Field(
+        default_factory=list, max_length=MAX_LIST,
+        description="Recommendations that can still bound a scale-down (highest per stretch of the window).",
+    )
+    last_active_time: float | None = Field(default=None, description="Unix time lag last exceeded activation.")
+    last_scale_at: float | None = Field(default=None, description="Unix time replicas were last changed.")
+    per_replica_rate: float | None = Field(default=None, ge=0, description="Learned messages/s per replica.")
+    arrival_rate: float | None = Field(default=None, ge=0, description="Measured messages/s arriving.")
+
+
 class VaultExtensionStatus(ApiModel):
     """Observed state of the extension."""
 
@@ -68,4 +88,7 @@ class VaultExtensionStatus(ApiModel):
     last_scale_time: datetime | None = Field(default=None, description="When replicas were last changed.")
     last_scale_reason: str | None = Field(
         default=None, max_length=MAX_STRING, description="Why replicas were last changed."
+    )
+    scaling_state: ScalingState | None = Field(
+        default=None, description="The autoscaler's memory (stabilization window, learned rates)."
     )

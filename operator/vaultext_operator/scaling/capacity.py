@@ -1,4 +1,7 @@
-"""How many replicas of an extension the cluster's GPUs can actually hold (pure; input is listed nodes/pods).
+"""Which nodes can run an extension's GPU pods, and how many replicas their GPUs hold (pure).
+
+`eligible_node` is the one eligibility rule: the reconcile's "does any node offer this GPU?" and the autoscaler's
+capacity cap both ask it.
 
 Per eligible node: allocatable of the GPU resource minus what pods of OTHER workloads request there, divided
 by the GPUs one replica asks for. The extension's own pods do not count against it: they are the replicas
@@ -14,6 +17,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from vaultext_operator.api import VaultExtensionSpec
+from vaultext_operator.builders.deployment import GPU_TAINT_KEY
+from vaultext_operator.builders.labels import ExtensionRef, selector_labels
+from vaultext_operator.builders.resolve import gpu_resource_name
+from vaultext_operator.settings import OperatorSettings
+
 Json = Mapping[str, Any]
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 FINISHED_PHASES = ("Succeeded", "Failed")
@@ -26,6 +35,16 @@ class GpuDemand:
     product: str | None
     tolerations: tuple[Json, ...]  # as in the pod spec
     own_labels: Mapping[str, str]  # selector of the extension's pods
+
+
+def gpu_demand(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> GpuDemand | None:
+    """What one replica of the extension asks of a node (None without GPUs), tolerations as its pods carry."""
+    if spec.gpu.count <= 0:
+        return None
+    tolerations = ({"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"},
+                   *(x.model_dump(by_alias=True, exclude_none=True) for x in spec.gpu.tolerations))
+    return GpuDemand(gpu_resource_name(spec, settings), spec.gpu.count, spec.gpu.product, tolerations,
+                     selector_labels(ref))
 
 
 def _quantity(value: Any) -> Decimal:
@@ -45,7 +64,9 @@ def _tolerated(taint: Json, tolerations: Iterable[Json]) -> bool:
     return False
 
 
-def _eligible(node: Json, demand: GpuDemand) -> bool:
+def eligible_node(node: Json, resource: str, product: str | None, tolerations: Iterable[Json]) -> bool:
+    """Schedulable, Ready, offering `resource`, labelled `product` (if given), no untolerated NoSchedule or
+    NoExecute taint."""
     spec, status = node.get("spec") or {}, node.get("status") or {}
     if spec.get("unschedulable"):
         return False
@@ -53,12 +74,12 @@ def _eligible(node: Json, demand: GpuDemand) -> bool:
     if not ready:
         return False
     labels = (node.get("metadata") or {}).get("labels") or {}
-    if demand.product is not None and labels.get(GPU_PRODUCT_LABEL) != demand.product:
+    if product is not None and labels.get(GPU_PRODUCT_LABEL) != product:
         return False
     for taint in spec.get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerated(taint, demand.tolerations):
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerated(taint, tolerations):
             return False
-    return _quantity((status.get("allocatable") or {}).get(demand.resource)) > 0
+    return _quantity((status.get("allocatable") or {}).get(resource)) > 0
 
 
 def _requested(pod: Json, resource: str) -> Decimal:
@@ -88,7 +109,7 @@ def schedulable_replicas(nodes: Iterable[Json], pods: Iterable[Json], demand: Gp
         used[node_name] += _requested(pod, demand.resource)
     total = 0
     for node in nodes:
-        if not _eligible(node, demand):
+        if not eligible_node(node, demand.resource, demand.product, demand.tolerations):
             continue
         name = (node.get("metadata") or {}).get("name", "")
         free = _quantity((node.get("status") or {}).get("allocatable", {}).get(demand.resource)) - used[name]

@@ -32,6 +32,13 @@ class KafkaConnection:
     def __repr__(self) -> str:  # never print a password
         return f"KafkaConnection({self.bootstrap_servers!r}, {self.security_protocol!r})"
 
+    @classmethod
+    def from_secret(cls, bootstrap_servers: str, data: Mapping[str, str]) -> KafkaConnection:
+        """From the extension's Kafka Secret (`username`, `password`, `mechanism`, `securityProtocol`)."""
+        mechanism = data.get("mechanism") or None
+        protocol = data.get("securityProtocol") or ("SASL_PLAINTEXT" if mechanism else "PLAINTEXT")
+        return cls(bootstrap_servers, protocol, mechanism, data.get("username"), data.get("password"))
+
 
 @dataclass(frozen=True, slots=True)
 class LagTarget:

@@ -12,20 +12,27 @@ broker does. A pure-Python client turns that into an exception we report and ret
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition  # type: ignore[attr-defined]
 from kafka.admin import OffsetSpec  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
+from vaultext_operator.conditions import clean_text
+from vaultext_operator.logs import StateLog
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
 
 AdminFactory = Callable[..., Any]
+LatencyObserver = Callable[[str, float], None]
 METADATA_TTL = 30.0  # seconds partition ids are trusted
+MAX_PARALLEL_CLUSTERS = 8
+log = logging.getLogger(__name__)
 
 
 def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
@@ -33,6 +40,7 @@ def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
         "bootstrap_servers": connection.bootstrap_servers.split(","),
         "security_protocol": connection.security_protocol,
         "request_timeout_ms": int(timeout * 1000),
+        "bootstrap_timeout_ms": int(timeout * 1000),  # its default, 30 s, would keep a dead cluster's thread busy
         "client_id": "vaultext-operator",
     }
     if connection.sasl_mechanism is not None:
@@ -43,29 +51,80 @@ def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
 
 
 class KafkaAdminLagSource:
-    def __init__(self, timeout: float = 5.0, admin_factory: AdminFactory = KafkaAdminClient) -> None:
+    """Clusters are polled concurrently, each within `timeout` seconds: a dead or slow cluster costs its own
+    extensions a `LagFailure` and nobody else any time. A cluster whose previous poll has not returned yet is
+    not polled again (its client is busy) until it does."""
+
+    def __init__(self, timeout: float = 5.0, admin_factory: AdminFactory = KafkaAdminClient,
+                 observe_latency: LatencyObserver | None = None) -> None:
         self._timeout = timeout
         self._admin_factory = admin_factory
+        self._observe = observe_latency
         self._admins: dict[KafkaConnection, Any] = {}
         self._metadata: dict[int, tuple[float, dict[str, list[int]]]] = {}
+        self._pool = ThreadPoolExecutor(MAX_PARALLEL_CLUSTERS, thread_name_prefix="kafka-lag")
+        self._running: dict[KafkaConnection, Future[dict[LagTarget, LagResult]]] = {}
+        self._state = StateLog(log)
 
     def poll(self, targets: Sequence[LagTarget]) -> Mapping[LagTarget, LagResult]:
         by_cluster: dict[KafkaConnection, list[LagTarget]] = defaultdict(list)
         for target in targets:
             by_cluster[target.connection].append(target)
         results: dict[LagTarget, LagResult] = {}
+        started: dict[Future[dict[LagTarget, LagResult]], tuple[KafkaConnection, list[LagTarget]]] = {}
         for connection, cluster_targets in by_cluster.items():
-            try:
-                results.update(self._poll_cluster(self._admin(connection), cluster_targets))
-            except (KafkaError, OSError) as error:
-                self._forget(connection)  # reconnect from scratch next poll
-                failure = LagFailure(f"Kafka {connection.bootstrap_servers}: {_describe(error)}")
+            if connection in self._running:
+                failure = LagFailure(f"Kafka {connection.bootstrap_servers}: the previous poll has not returned")
+                results.update({target: failure for target in cluster_targets})
+                continue
+            future = self._pool.submit(self._poll_one, connection, cluster_targets)
+            self._running[connection] = future
+            started[future] = (connection, cluster_targets)
+        done, _ = wait(started, timeout=self._timeout + 1.0)
+        for future, (connection, cluster_targets) in started.items():
+            if future in done:
+                del self._running[connection]
+                results.update(future.result())
+            else:  # left running; it clears itself from _running when it returns
+                future.add_done_callback(self._finished(connection))
+                self._report(connection, f"no answer within {self._timeout + 1.0:.0f} s")
+                failure = LagFailure(f"Kafka {connection.bootstrap_servers}: no answer within "
+                                     f"{self._timeout + 1.0:.0f} s")
                 results.update({target: failure for target in cluster_targets})
         return results
 
+    def _finished(self, connection: KafkaConnection) -> Callable[[Future[dict[LagTarget, LagResult]]], None]:
+        def clear(_: Future[dict[LagTarget, LagResult]]) -> None:
+            self._running.pop(connection, None)
+
+        return clear
+
     def close(self) -> None:
         for connection in list(self._admins):
-            self._forget(connection)
+            if connection not in self._running:
+                self._forget(connection)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _poll_one(self, connection: KafkaConnection, targets: list[LagTarget]) -> dict[LagTarget, LagResult]:
+        """One cluster's poll; never raises (a thread's exception would only surface later)."""
+        started = time.monotonic()
+        try:
+            results = self._poll_cluster(self._admin(connection), targets)
+        except Exception as error:  # anything from the client library: this cluster's failure only
+            log.debug("poll of %s failed", connection.bootstrap_servers, exc_info=True)
+            self._forget(connection)  # reconnect from scratch next poll
+            self._report(connection, _describe(error))
+            failure = LagFailure(clean_text(f"Kafka {connection.bootstrap_servers}: {_describe(error)}"))
+            return {target: failure for target in targets}
+        finally:
+            if self._observe is not None:
+                self._observe(connection.bootstrap_servers, time.monotonic() - started)
+        self._state.ok(connection.bootstrap_servers, f"Kafka {connection.bootstrap_servers} answers lag polls again")
+        return results
+
+    def _report(self, connection: KafkaConnection, problem: str) -> None:
+        self._state.failed(connection.bootstrap_servers,
+                           clean_text(f"Kafka {connection.bootstrap_servers}: lag poll failed: {problem}"))
 
     def _admin(self, connection: KafkaConnection) -> Any:
         """One long-lived client per cluster: connections, metadata and coordinators are reused."""
@@ -77,7 +136,10 @@ class KafkaAdminLagSource:
         admin = self._admins.pop(connection, None)
         if admin is not None:
             self._metadata.pop(id(admin), None)
-            admin.close()
+            try:
+                admin.close()
+            except (KafkaError, OSError) as error:
+                log.debug("closing the admin client of %s: %s", connection.bootstrap_servers, error)
 
     def _partitions(self, admin: Any, topics: set[str]) -> dict[str, list[int]]:
         """Partition ids per topic; cached for METADATA_TTL seconds (they change rarely), refreshed at once

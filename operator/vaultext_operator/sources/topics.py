@@ -7,6 +7,7 @@ adding partitions changes which partition a keyed message lands on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic  # type: ignore[attr-defined]
 
+from vaultext_operator.logs import LIBRDKAFKA_LOGGER
 from vaultext_operator.sources.base import KafkaConnection
 
 
@@ -42,11 +44,18 @@ class TopicBinder:
 
     def _admin(self, connection: KafkaConnection) -> Any:
         if connection not in self._admins:
-            self._admins[connection] = self._admin_factory(connection.client_config())
+            # librdkafka's log through the operator's (rate-limited) logging, not straight to stderr
+            config: dict[str, Any] = {**connection.client_config(), "logger": logging.getLogger(LIBRDKAFKA_LOGGER),
+                                      "log.connection.close": False}
+            self._admins[connection] = self._admin_factory(config)
         return self._admins[connection]
 
     def existing_partitions(self, connection: KafkaConnection, names: Sequence[str]) -> dict[str, int]:
-        metadata = self._admin(connection).list_topics(timeout=self._timeout)
+        admin = self._admin(connection)
+        try:
+            metadata = admin.list_topics(timeout=self._timeout)
+        finally:
+            admin.poll(0)  # hands librdkafka's queued log lines to the logger (they pile up otherwise)
         return {
             name: len(metadata.topics[name].partitions)
             for name in names

@@ -81,6 +81,16 @@ def operator_pods(sandbox: Sandbox) -> list[Any]:
                                          label_selector="app.kubernetes.io/name=vaultext-operator").items)
 
 
+def operator_leader(sandbox: Sandbox) -> Any:
+    """The operator pod that holds the leader-election Lease (its identity is the pod name)."""
+    lease = client.CoordinationV1Api(sandbox.kube().api).read_namespaced_lease("vaultext-operator", OPERATOR_NAMESPACE)
+    holder = lease.spec.holder_identity
+    for pod in operator_pods(sandbox):
+        if pod.metadata.name == holder:
+            return pod
+    raise LookupError(f"no operator pod named {holder!r}, the Lease's holder")
+
+
 @dataclass
 class Extension:
     """One VaultExtension and its topics, as the loop drives and observes it."""

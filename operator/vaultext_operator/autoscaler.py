@@ -26,6 +26,7 @@ from .builders import MANAGER, ExtensionRef, resolve_kafka
 from .conditions import Verdict, clean_text, merged_conditions, same_verdicts
 from .metrics import OperatorMetrics
 from .scaling.capacity import GpuDemand, gpu_demand, schedulable_replicas
+from .scaling.commits import CONSUMING, NEVER_COMMITTED, consuming, grace_seconds, ready_since
 from .scaling.lag import NO_COMMIT, LagSummary, summarize
 from .scaling.policy import Decision, ScalingHistory, ScalingInput, decide
 from .scaling.rates import OffsetSnapshot, Rates
@@ -67,6 +68,8 @@ class Tracked:
     seeded: bool = False
     unwritten: bool = False  # the last status write lost every conflict: write at the next poll
     seen: tuple[LagTarget, tuple[int, ...]] | None = None  # what /metrics exports for it
+    ready_since: float | None = None  # since when the Deployment has had a ready pod
+    warned_never_committed: bool = False  # the Warning event is posted once per stretch, not per poll
 
 
 @dataclass(frozen=True)
@@ -248,16 +251,24 @@ class Autoscaler:
         if not t.seeded:
             self._seed(t, current, now)
         paused = _paused(t.body["metadata"].get("annotations") or {}, current)
-        summary, error = None, None
+        summary, error, commits = None, None, None
+        t.ready_since = ready_since(t.ready_since, ready, now)
         if isinstance(result, LagReading):
             summary = self._summary(t, plan, result, ready, now)
+            if result.offsets_known:  # a Prometheus series tells lag, not whether the group commits
+                grace = grace_seconds(self.settings.never_committed_grace_seconds,
+                                      plan.spec.autoscaling.polling_interval)
+                commits = consuming(result.partitions, summary.total_lag, t.ready_since, now, grace,
+                                    plan.target.group, plan.target.topic)
         else:
             error = clean_text(result.error)
             self.metrics.poll_errors.labels(ref.namespace, ref.name).inc()
         schedulable = schedulable_replicas(nodes, pods, plan.demand) if plan.demand is not None else None
         previous_failures = t.history.failed_polls
+        stalled = commits is not None and commits.reason == NEVER_COMMITTED
+        hold = f"consumer group {plan.target.group} never committed" if stalled else None
         decision = decide(ScalingInput(plan.spec.autoscaling, current, now, summary, t.rates, schedulable,
-                                       paused, error), t.history)
+                                       paused, error, hold), t.history)
         t.history = decision.history
         if not self.leading():
             return  # lost the Lease while deciding: the new leader acts
@@ -265,8 +276,17 @@ class Autoscaler:
         if scaling:
             t.last_scale = (datetime.now(UTC).isoformat(), clean_text(decision.reason))
         # status first: the reconcile refreshes status on the Deployment change and then reads ours
-        self._write_status(t, plan, decision, summary, result, paused is not None, error, now, force=scaling)
+        reported = any(c.get("type") == CONSUMING and c.get("reason") == NEVER_COMMITTED
+                       for c in (t.body.get("status") or {}).get("conditions") or [])  # by a previous leader
+        self._write_status(t, plan, decision, summary, result, paused is not None, error, now, commits,
+                           force=scaling)
         extension = dict(t.body)
+        if stalled and not t.warned_never_committed and not reported:
+            kube.post_event(extension, "Warning", NEVER_COMMITTED,
+                            f"consumer group {plan.target.group} never committed on topic {plan.target.topic} "
+                            f"while pods are ready; does the image ignore KAFKA_GROUP? Scale-up held at {current}")
+        if commits is not None:
+            t.warned_never_committed = stalled
         if scaling:
             kube.set_deployment_replicas(ref.namespace, ref.name, decision.desired_replicas)
             self.metrics.scale_changes.labels(ref.namespace, ref.name).inc()
@@ -287,11 +307,14 @@ class Autoscaler:
             t.rates = Rates(per_replica=rates.per_replica, arrival=rates.arrival)
         else:
             t.history = ScalingHistory(recommendations=((now, current),), last_active_at=now)
-        t.previous_committed, t.seeded = {}, True
+        t.previous_committed, t.seeded, t.ready_since = {}, True, None
 
     def _write_status(self, t: Tracked, plan: Plan, decision: Decision, summary: LagSummary | None,
-                      result: LagResult, paused: bool, error: str | None, now: float, force: bool = False) -> None:
+                      result: LagResult, paused: bool, error: str | None, now: float, commits: Verdict | None,
+                      force: bool = False) -> None:
         verdicts = scaling_conditions(decision, paused, error)
+        if commits is not None:
+            verdicts[CONSUMING] = commits
         fields: dict[str, Any] = {}
         if isinstance(result, LagReading) and summary is not None:
             fields = status_fields(decision, summary.total_lag, summary.partition_count, t.rates)

@@ -74,6 +74,10 @@ class OperatorSettings(BaseSettings):
         default=10.0, gt=0, description="/healthz fails when the autoscaler loop has not completed a tick for "
         "three of these intervals."
     )
+    never_committed_grace_seconds: float = Field(
+        default=60.0, ge=0, description="Pods ready this long (at least 3 polls) while the consumer group has no "
+        "committed offset and lag: condition Consuming=False, a Warning event, and no scale-up on that lag."
+    )
     metrics_host: str = Field(default="127.0.0.1", description="Address of the autoscaler's /metrics endpoint.")
     metrics_port: int = Field(default=8082, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
 

@@ -36,6 +36,7 @@ class ScalingInput:
     schedulable_replicas: int | None = None  # GPU capacity for this extension; None = not limited
     paused_replicas: int | None = None
     error: str | None = None  # why lag could not be read
+    hold_scale_up: str | None = None  # why this lag must not add replicas (scale-down unaffected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,9 @@ def _from_lag(inp: ScalingInput, summary: LagSummary, history: ScalingHistory) -
         if spec.max_scale_up_step is not None and recommendation - stepped_from > spec.max_scale_up_step:
             stabilized = stepped_from + spec.max_scale_up_step
             steps.append(f"step limited to +{spec.max_scale_up_step}")
+        if inp.hold_scale_up is not None and stabilized > stepped_from:
+            stabilized = stepped_from  # minReplicas is still reached: it is a bound, not the lag's ask
+            steps.append(f"held at {stabilized}: {inp.hold_scale_up}")
     elif recommendation < current and not to_zero:
         highest = max([recommendation, *(r for _, r in kept)])
         stabilized = min(current, highest)

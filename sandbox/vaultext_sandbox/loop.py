@@ -18,6 +18,7 @@ from confluent_kafka.cimpl import NewTopic
 from kubernetes import client
 
 from .images import REPO
+from .node.real_node import REAL_NODE_TOLERATION
 from .sandbox import Sandbox
 from .synthetic.recordings import RecordingSpec, cached_recording
 
@@ -55,6 +56,7 @@ def install_operator(sandbox: Sandbox, image: str, vault_url: str) -> None:
              "metadata": {"name": "vaultext-operator", "namespace": OPERATOR_NAMESPACE},
              "spec": {"template": {"spec": {
                  "nodeSelector": {"kubernetes.io/hostname": node.name},
+                 "tolerations": [REAL_NODE_TOLERATION],
                  "containers": [{"name": "operator", "env": [{"name": k, "value": v} for k, v in env.items()]}]}}}}
     (overlay / "operator-patch.yaml").write_text(yaml.safe_dump(patch))
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
@@ -73,6 +75,17 @@ def install_operator(sandbox: Sandbox, image: str, vault_url: str) -> None:
         return bool(status.available_replicas)
 
     wait_for(available, 180, "the operator Deployment available")
+
+
+def uninstall_operator(sandbox: Sandbox) -> None:
+    """Remove the operator's Deployment (the CRD and RBAC stay) and wait until its pods are gone."""
+    apps = client.AppsV1Api(sandbox.kube().api)
+    try:
+        apps.delete_namespaced_deployment("vaultext-operator", OPERATOR_NAMESPACE)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+    wait_for(lambda: not operator_pods(sandbox), 120, "the operator pods gone")
 
 
 def operator_pods(sandbox: Sandbox) -> list[Any]:
@@ -130,6 +143,7 @@ class Extension:
                 "imagePullPolicy": "IfNotPresent",
                 "env": [{"name": name, "value": value} for name, value in self.env.items()],
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                "gpu": {"tolerations": [REAL_NODE_TOLERATION]},
                 "kafka": {"input": {"topic": self.input_topic}, "output": {"topic": self.output_topic},
                           "deadLetter": {"topic": self.dead_letter_topic}},
                 "autoscaling": {"minReplicas": 1, "maxReplicas": self.max_replicas,

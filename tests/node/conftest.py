@@ -9,21 +9,23 @@ import pytest
 from kubernetes import client
 
 from vaultext_sandbox import Sandbox
-from vaultext_sandbox.loop import PROVIDER, Extension, install_operator
+from vaultext_sandbox.loop import PROVIDER, Extension, install_operator, uninstall_operator
 from vaultext_sandbox.node.real_node import RealNode
 from vaultext_sandbox.project_images import BuiltImage
 from vaultext_sandbox.vault_standin import VaultStandIn
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator_in_pod(
     sandbox: Sandbox, real_node: RealNode, project_images: dict[str, BuiltImage],
     vault_for_pods: tuple[VaultStandIn, str],
-) -> str:
-    """`kubectl apply -k` of the install manifests with the built operator image; returns that image."""
+) -> Iterator[str]:
+    """`kubectl apply -k` of the install manifests with the built operator image; returns that image. Removed after
+    these tests: an operator watching every namespace would also act on the other suites' extensions."""
     image = project_images["vaultext-operator"].reference
     install_operator(sandbox, image, vault_for_pods[1])
-    return image
+    yield image
+    uninstall_operator(sandbox)
 
 
 @pytest.fixture

@@ -21,13 +21,15 @@ OWNER = textwrap.dedent("""
     from kubernetes import client
     from vaultext_sandbox import Sandbox
     from vaultext_sandbox.node.pause_image import PAUSE_IMAGE
+    from vaultext_sandbox.node.real_node import REAL_NODE_TOLERATION
 
     sandbox = Sandbox()
     sandbox.start(kafka=False, real_node_gpus=1)
     node = sandbox.node()
     core = client.CoreV1Api(sandbox.kube().api)
     core.create_namespaced_pod("default", {"metadata": {"name": "holder"}, "spec": {
-        "nodeName": node.name, "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}]}})
+        "nodeName": node.name, "tolerations": [REAL_NODE_TOLERATION],
+        "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}]}})
     while core.read_namespaced_pod("holder", "default").status.phase != "Running":
         time.sleep(0.5)
     state = json.loads((sandbox.workdir / "node" / "node.json").read_text())

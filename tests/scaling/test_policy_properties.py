@@ -62,7 +62,9 @@ def test_bounds_and_caps(spec: AutoscalingSpec, parts: list[PartitionOffsets], c
     if not spec.allow_idle_consumers:
         # never more consumers than partitions (or partitions with lag), unless minReplicas/current say so
         cap = summary.partitions_with_lag if spec.limit_to_partitions_with_lag else summary.partition_count
-        assert decision.recommendation <= max(cap, spec.min_replicas, 1 if decision.active else 0)
+        # one replica stays while lag was above activation within cooldownPeriod (KEDA's cooldown)
+        cooling = current > 0 and history.last_active_at is not None and -history.last_active_at < spec.cooldown_period
+        assert decision.recommendation <= max(cap, spec.min_replicas, 1 if decision.active or cooling else 0)
     if decision.recommendation > current and spec.max_scale_up_step is None:
         target = decision.recommendation if schedulable is None else min(decision.recommendation, schedulable)
         assert desired == target  # one step to the target

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -88,7 +89,12 @@ def delete_bridge(name: str) -> None:
     """Remove the bridge (its veths go with their pods' namespaces); absent already is fine."""
     if not name.startswith(BRIDGE_PREFIX):
         raise ValueError(f"refusing to delete {name!r}: not a sandbox bridge")
-    subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    for _ in range(50):
+        if name not in sandbox_bridges():
+            return
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+        time.sleep(0.1)
+    raise StartupError(f"bridge {name} could not be deleted")
 
 
 def cni_config(bridge: Bridge) -> dict[str, object]:

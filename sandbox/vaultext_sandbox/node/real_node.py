@@ -27,6 +27,8 @@ from .network import Bridge, cni_config, delete_bridge
 from .pause_image import write_pause_archive
 
 NODE_STATE = "node.json"
+REAL_NODE_TAINT = "vaultext.sandbox/real-node"
+REAL_NODE_TOLERATION = {"key": REAL_NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}
 CGROUP_FS = Path("/sys/fs/cgroup")
 CNI_RESULTS = Path("/var/lib/cni/results")
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
@@ -142,7 +144,9 @@ def start_real_node(workdir: Path, kube: Kube, bridge: Bridge, gpus: int, detach
             str(kubelet_binary), f"--config={kubelet_yaml}", f"--kubeconfig={kube.kubeconfig}",
             f"--root-dir={workdir / 'kubelet'}", f"--cert-dir={workdir / 'kubelet-pki'}",
             f"--node-ip={bridge.gateway}", f"--hostname-override={name}",
-            f"--node-labels={','.join(f'{key}={value}' for key, value in labels.items())}", "--v=1",
+            f"--node-labels={','.join(f'{key}={value}' for key, value in labels.items())}",
+            # Only pods that ask for the real node land on it: the sandbox's fake-node tests keep their own cluster.
+            f"--register-with-taints={REAL_NODE_TAINT}=true:NoSchedule", "--v=1",
         ]
         node.kubelet.env = env
         node.kubelet.start()
@@ -219,8 +223,9 @@ def _remove_cgroups(cgroups: list[Path]) -> None:
             with contextlib.suppress(FileNotFoundError):
                 directory.rmdir()
         parent = top.parent
-        if parent.name == "k8s.io" and not any(p.is_dir() for p in parent.iterdir()):
-            parent.rmdir()  # containerd's namespace folder, once the last of ours is gone
+        with contextlib.suppress(FileNotFoundError, OSError):  # gone already, or another node's containers remain
+            if parent.name == "k8s.io" and not any(p.is_dir() for p in parent.iterdir()):
+                parent.rmdir()  # containerd's namespace folder, once the last of ours is gone
 
 
 def _mounts_under(folder: Path) -> list[str]:

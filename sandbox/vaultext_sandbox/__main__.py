@@ -90,6 +90,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "prometheus_url": state["prometheus_url"],
         "vault_url": state.get("vault_url"),
         "real_node": state.get("real_node"),
+        "bridge": state.get("bridge"),
         "from_pods": {"kafka_bootstrap": state.get("kafka_bootstrap_from_pods"),
                       "apiserver": state.get("apiserver_from_pods"), "vault_url": state.get("vault_url_from_pods")},
         "images": state.get("images", {}),

@@ -15,13 +15,14 @@ from vaultext_sandbox.project_images import BuiltImage
 from vaultext_sandbox.vault_standin import VaultStandIn
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def operator_in_pod(
     sandbox: Sandbox, real_node: RealNode, project_images: dict[str, BuiltImage],
     vault_for_pods: tuple[VaultStandIn, str],
 ) -> Iterator[str]:
     """`kubectl apply -k` of the install manifests with the built operator image; returns that image. Removed after
-    these tests: an operator watching every namespace would also act on the other suites' extensions."""
+    the module: an operator watching every namespace would also act on the other suites' extensions (a directory
+    without `__init__.py` is no pytest package, so "package" scope would last the whole session)."""
     image = project_images["vaultext-operator"].reference
     install_operator(sandbox, image, vault_for_pods[1])
     yield image

@@ -17,7 +17,7 @@ from .processes import pid_alive, terminate_group
 from .project_images import build_project_images
 from .relay import main as relay_main
 from .sandbox import Sandbox, teardown_workdir
-from .state import read_state, state_file
+from .state import read_state, state_file, write_state
 from .vault_standin import main as vault_main
 
 
@@ -63,8 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BaseException:
         sandbox.close()
         raise
-    state_file().parent.mkdir(parents=True, exist_ok=True)
-    state_file().write_text(json.dumps(described, indent=2))
+    write_state(described)
     progress(f"sandbox up in {time.monotonic() - started:.1f} s")
     print(f"export KUBECONFIG={described['kubeconfig']}")
     print(f"export KAFKA_BROKER={described['kafka_bootstrap']}")

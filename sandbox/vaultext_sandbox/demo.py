@@ -154,6 +154,6 @@ def _run(extension: Extension, stored: list[str], args: argparse.Namespace, quie
         "namespace": extension.namespace, "extension": extension.name, "inputTopic": extension.input_topic,
         "outputTopic": extension.output_topic, "events": target, "results": final.results,
         "deadLetters": final.dead_letters, "maxReplicas": max(s.replicas for s in observer.samples),
-        "finalReplicas": final.replicas, "seconds": 0.0, "workerNodes": sorted(observer.worker_nodes),
+        "finalReplicas": final.replicas, "workerNodes": sorted(observer.worker_nodes),
         "report": str(report),
     }

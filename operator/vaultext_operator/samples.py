@@ -28,6 +28,17 @@ SAMPLES: dict[str, VaultExtension] = {
             },
         }
     ),
+    "share-group.yaml": VaultExtension.model_validate(
+        {
+            "metadata": {"name": "yolo-shared"},
+            "spec": {
+                "image": "registry.example.com/acme/yolo:1.2",
+                "gpu": {"count": 1},
+                "kafka": {"input": {"topic": "vault-events"}, "consumption": "share"},
+                "autoscaling": {"engine": "builtin", "minReplicas": 1, "maxReplicas": 12, "lagThreshold": 25},
+            },
+        }
+    ),
     "upstream-image.yaml": VaultExtension.model_validate(
         {
             "metadata": {"name": "vault-ml"},

@@ -136,6 +136,10 @@ REFUSED: dict[str, Refused] = {
     "true to accept that": Refused(
         {"image": "x", "kafka": {"auth": {"secretRef": {"name": "s"}, "securityProtocol": "SASL_PLAINTEXT"}}}
     ),
+    "autoscaling.engine keda cannot scale kafka.consumption share: KEDA's Kafka scaler reads only consumer "
+    "groups; use engine builtin (or none)": Refused(
+        {"image": "x", "kafka": {"consumption": "share"}, "autoscaling": {"engine": "keda"}}
+    ),
     "autoscaling.minReplicas must not exceed maxReplicas": Refused(
         {"image": "x", "autoscaling": {"minReplicas": 5, "maxReplicas": 2}}
     ),

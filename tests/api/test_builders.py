@@ -17,7 +17,7 @@ CONTRACT = {
     "VAULT_SECRET_KEY", "STORAGE_ACCESS_KEY", "STORAGE_SECRET", "STORAGE_SECRET_KEY", "NUMBER_OF_PREDICTIONS",
     "REMOVE_AFTER_PROCESSED", "FORWARDING_MEDIA", "FORWARDING_METADATA", "FORWARDING_OBJECT_THRESHOLD",
     "VAULTEXT_EXTENSION_NAME", "VAULTEXT_NAMESPACE", "VAULTEXT_DEAD_LETTER_TOPIC", "VAULTEXT_CONFIG",
-    "VAULTEXT_METRICS_PORT",
+    "VAULTEXT_METRICS_PORT", "VAULTEXT_KAFKA_CONSUMPTION",
 }  # fmt: skip
 KAFKA_CREDENTIALS = {"KAFKA_USERNAME", "KAFKA_PASSWORD"}
 VAULT_CREDENTIALS = {
@@ -55,6 +55,7 @@ def test_five_line_cr_gives_a_gpu_deployment_with_the_full_contract() -> None:
     assert (env["KAFKA_SECURITY"]["value"], env["KAFKA_MECHANISM"]["value"]) == ("PLAINTEXT", "PLAIN")
     assert env["KAFKA_BROKER"]["value"] == "kafka.ml:9092"
     assert env["KAFKA_GROUP"]["value"] == "vaultext-ml-yolo"
+    assert env["VAULTEXT_KAFKA_CONSUMPTION"]["value"] == "group"
     assert env["VAULT_API_URL"]["value"] == env["STORAGE_URI"]["value"] == "http://vault.ml/api"
     assert env["NUMBER_OF_PREDICTIONS"]["value"] == "5"
     assert env["REMOVE_AFTER_PROCESSED"]["value"] == "False"
@@ -275,3 +276,9 @@ def test_every_variable_the_operator_sets_is_in_the_documented_contract() -> Non
     built = deployment(kafka={"auth": {"secretRef": {"name": "sasl"}}})
     for name in env_of(built):
         assert f"`{name}`" in documented, name
+
+
+def test_share_consumption_reaches_the_worker_with_the_share_group_in_kafka_group() -> None:
+    env = env_of(deployment(kafka={"consumption": "share", "consumerGroup": "yolo-share"}))
+    assert env["VAULTEXT_KAFKA_CONSUMPTION"]["value"] == "share"
+    assert env["KAFKA_GROUP"]["value"] == "yolo-share"

@@ -32,7 +32,7 @@ def test_camel_case_on_the_wire() -> None:
     parsed = spec(imagePullPolicy="Always", kafka={"deadLetter": {"topic": "dlq"}, "consumerGroup": "g"})
     dumped = parsed.model_dump(by_alias=True, exclude_none=True)
     assert dumped["imagePullPolicy"] == "Always"
-    assert dumped["kafka"] == {"deadLetter": {"topic": "dlq"}, "consumerGroup": "g"}
+    assert dumped["kafka"] == {"deadLetter": {"topic": "dlq"}, "consumerGroup": "g", "consumption": "group"}
 
 
 @pytest.mark.parametrize(

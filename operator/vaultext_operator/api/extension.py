@@ -22,6 +22,10 @@ SCRATCH_PATHS_DISTINCT = "/tmp, workingDir and scratch.paths must all differ (ea
 # Kernel filesystems a container runtime refuses to mount over; the pod would never start.
 KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
 NOT_ON_KERNEL_FILESYSTEMS = "workingDir and scratch.paths must not be /proc, /sys, /dev or under them"
+KEDA_CANNOT_SCALE_SHARE_GROUPS = (
+    "autoscaling.engine keda cannot scale kafka.consumption share: KEDA's Kafka scaler reads only consumer "
+    "groups; use engine builtin (or none)"
+)
 
 
 def _on_kernel_filesystem_cel(path: str) -> str:
@@ -56,6 +60,11 @@ class VaultExtensionSpec(ApiModel):
                     "(!has(self.scratch) || !has(self.scratch.paths) || "
                     f"self.scratch.paths.all(p, !({_on_kernel_filesystem_cel('p')})))",
                     NOT_ON_KERNEL_FILESYSTEMS,
+                ),
+                cel_rule(
+                    "!has(self.kafka) || !has(self.kafka.consumption) || self.kafka.consumption != 'share' || "
+                    "!has(self.autoscaling) || !has(self.autoscaling.engine) || self.autoscaling.engine != 'keda'",
+                    KEDA_CANNOT_SCALE_SHARE_GROUPS,
                 ),
             ]
         }
@@ -154,6 +163,8 @@ class VaultExtensionSpec(ApiModel):
             raise ValueError(SCRATCH_PATHS_DISTINCT)
         if any(on_kernel_filesystem(path) for path in mounted):
             raise ValueError(NOT_ON_KERNEL_FILESYSTEMS)
+        if self.kafka.consumption == "share" and self.autoscaling.engine == "keda":
+            raise ValueError(KEDA_CANNOT_SCALE_SHARE_GROUPS)
         return self
 
     def effective_runtime(self) -> Runtime:

@@ -16,6 +16,7 @@ class TopicRef(ApiModel):
 
 
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+Consumption = Literal["group", "share"]
 SaslProtocol = Literal["SASL_SSL", "SASL_PLAINTEXT"]
 PLAINTEXT_NEEDS_CONSENT = (
     "securityProtocol SASL_PLAINTEXT sends the SASL credentials unencrypted: use SASL_SSL, or set "
@@ -93,7 +94,19 @@ class KafkaSpec(ApiModel):
         min_length=1,
         max_length=249,
         pattern=NO_WHITESPACE,
-        description="Consumer group shared by all replicas; default `vaultext-<namespace>-<name>`.",
+        description=(
+            "Consumer group shared by all replicas (the share group with `consumption: share`); default "
+            "`vaultext-<namespace>-<name>`."
+        ),
+    )
+    consumption: Consumption = Field(
+        default="group",
+        description=(
+            "`group`: the replicas form a consumer group, so at most one replica per partition does work "
+            "(replicas are capped at the partition count); `share`: they form a share group (KIP-932; a Kafka 4.x "
+            "broker with share groups enabled) and read the same partitions together, so replicas go up to "
+            "`maxReplicas`. Lag of a share group is read with DescribeShareGroupOffsets; KEDA cannot scale one."
+        ),
     )
     auth: KafkaAuthSpec | None = Field(
         default=None, description="SASL authentication; unset connects with PLAINTEXT and no SASL."

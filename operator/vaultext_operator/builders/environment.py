@@ -38,7 +38,8 @@ def contract_env(spec: VaultExtensionSpec, owner: ExtensionRef, settings: Operat
         _value("QUEUE_TARGET", kafka.output_topic),
         _value("TARGET_QUEUE_NAME", kafka.output_topic),
         _value("KAFKA_BROKER", kafka.bootstrap_servers),
-        _value("KAFKA_GROUP", kafka.consumer_group),
+        _value("KAFKA_GROUP", kafka.consumer_group),  # the share group's id with consumption `share`
+        _value("VAULTEXT_KAFKA_CONSUMPTION", spec.kafka.consumption),
         _value("KAFKA_SECURITY", kafka.security_protocol),
         _value("KAFKA_MECHANISM", kafka.sasl_mechanism),
     ]

@@ -6,12 +6,13 @@ There is no history in a snapshot: the stabilization window and the cooldown cou
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from vaultext_operator.api.autoscaling import AutoscalingSpec
+from vaultext_operator.api.messaging import Consumption
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets, summarize
 from vaultext_operator.scaling.policy import ScalingHistory, ScalingInput, decide
 from vaultext_operator.scaling.rates import Rates
@@ -22,13 +23,32 @@ class _Model(BaseModel):
 
 
 class PartitionIn(_Model):
-    committed: int = Field(ge=NO_COMMIT)
-    latest: int | None = Field(ge=0)
+    """Offsets (`committed`, `latest`, optional `logStart`) or, as a share group's lag is read, `lag` alone."""
+
+    committed: int | None = Field(default=None, ge=NO_COMMIT)
+    latest: int | None = Field(default=None, ge=0)
     log_start: int | None = Field(default=None, ge=0)
+    lag: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _offsets_or_lag(self) -> Self:
+        offsets = self.committed is not None or self.latest is not None or self.log_start is not None
+        if self.lag is not None and offsets:
+            raise ValueError("give a partition either `lag` or its offsets, not both")
+        if self.lag is None and (self.committed is None or "latest" not in self.model_fields_set):
+            raise ValueError("a partition needs `committed` and `latest` (null when unknown), or `lag`")
+        return self
+
+    def offsets(self) -> PartitionOffsets:
+        if self.lag is not None:  # lag alone: as if committed at 0 with the watermark at `lag`
+            return PartitionOffsets(0, self.lag)
+        return PartitionOffsets(self.committed if self.committed is not None else NO_COMMIT, self.latest,
+                                self.log_start)
 
 
 class ExplainRequest(_Model):
     autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
+    consumption: Consumption = "group"  # `share`: a share group, no partition cap
     partitions: list[PartitionIn]
     previous_committed: list[int | None] | None = None
     current_replicas: int = Field(ge=0)
@@ -42,7 +62,7 @@ class ExplainRequest(_Model):
 def explain(request: ExplainRequest) -> dict[str, Any]:
     spec = request.autoscaling
     summary = summarize(
-        [PartitionOffsets(p.committed, p.latest, p.log_start) for p in request.partitions],
+        [p.offsets() for p in request.partitions],
         request.previous_committed,
         spec,
     )
@@ -55,6 +75,7 @@ def explain(request: ExplainRequest) -> dict[str, Any]:
             rates=Rates(per_replica=request.consumption_rate_per_replica, arrival=request.arrival_rate),
             schedulable_replicas=request.schedulable_replicas,
             paused_replicas=request.paused_replicas,
+            share_group=request.consumption == "share",
         ),
         ScalingHistory(last_active_at=-float(spec.cooldown_period)),
     )

@@ -3,7 +3,8 @@
 Pure and deterministic; the loop owns I/O and keeps the returned history for the next call.
 Compared with KEDA + the HPA: one step to the target (no +100 %/+4 pods per 15 s), an exact cap at the
 partition count (no P+1 from capping the metric before the HPA's ceil, no P-1 from the HPA's 10 % tolerance),
-seconds-of-backlog sizing, and a GPU-capacity cap instead of Pending pods.
+seconds-of-backlog sizing, and a GPU-capacity cap instead of Pending pods. A share group (KIP-932) reads every
+partition with all its consumers, so it has no partition cap and no even spread over partitions.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ScalingInput:
     paused_replicas: int | None = None
     error: str | None = None  # why lag could not be read
     hold_scale_up: str | None = None  # why this lag must not add replicas (scale-down unaffected)
+    share_group: bool = False  # consumers share partitions (KIP-932): no partition cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +114,14 @@ def _target(inp: ScalingInput, summary: LagSummary, steps: list[str]) -> int:
     else:
         target = replicas_for_lag(summary.total_lag, spec.lag_threshold)
         steps.append(f"lag {summary.total_lag} / lagThreshold {spec.lag_threshold} -> {target}")
-    if spec.ensure_even_distribution_of_partitions and summary.partition_count > 0 and target > 0:
+    if inp.share_group:
+        steps.append(f"share group: no partition cap ({summary.partition_count} partitions)")
+    elif spec.ensure_even_distribution_of_partitions and summary.partition_count > 0 and target > 0:
         even = next_even_factor(target, summary.partition_count)
         if even != target:
             steps.append(f"even over {summary.partition_count} partitions -> {even}")
         target = even
-    cap = partition_cap(summary, spec)
+    cap = None if inp.share_group else partition_cap(summary, spec)
     if cap is not None and target > cap:
         which = "partitions with lag" if spec.limit_to_partitions_with_lag else "partitions"
         steps.append(f"capped at {cap} {which}")

@@ -1,0 +1,1 @@
+"""Kafka message schemas kafka-python does not ship, in the JSON form its protocol classes load."""

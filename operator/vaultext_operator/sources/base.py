@@ -50,6 +50,7 @@ class LagTarget:
     namespace: str = ""
     name: str = ""
     need_log_start: bool = False  # `offsetResetPolicy: earliest` counts from the log start
+    share: bool = False  # `group` is a share group (KIP-932), read with DescribeShareGroupOffsets
 
 
 @dataclass(frozen=True, slots=True)

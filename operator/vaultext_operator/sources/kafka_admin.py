@@ -3,7 +3,8 @@
 Per poll and per cluster: one metadata request for the partitions of every topic involved, one OffsetFetch
 per group coordinator for ALL consumer groups (KIP-709, Kafka 3.0+), and one ListOffsets per partition leader
 for the high watermarks of every partition (plus one for log starts when an extension counts from
-`earliest`). Never one admin round-trip per extension.
+`earliest`). Never one admin round-trip per extension. Share groups (KIP-932) get one DescribeShareGroupOffsets
+per group coordinator for all of them (`share_offsets.py`); a broker without that API fails only the share groups.
 
 kafka-python, not confluent-kafka, does this part: librdkafka's admin OffsetFetch crashes the process when the
 group coordinator answers NOT_COORDINATOR (librdkafka issue #5040), which is exactly what a restarting
@@ -17,16 +18,23 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition  # type: ignore[attr-defined]
 from kafka.admin import OffsetSpec  # type: ignore[import-untyped]
-from kafka.errors import KafkaError  # type: ignore[import-untyped]
+from kafka.errors import IncompatibleBrokerVersion, KafkaError, UnsupportedVersionError  # type: ignore[import-untyped]
 
 from vaultext_operator.conditions import clean_text
 from vaultext_operator.logs import StateLog
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
+from vaultext_operator.sources.share_offsets import (
+    ShareGroupError,
+    ShareGroupResult,
+    describe_share_group_offsets,
+    partition_offsets,
+)
 
 AdminFactory = Callable[..., Any]
 LatencyObserver = Callable[[str, float], None]
@@ -168,8 +176,10 @@ class KafkaAdminLagSource:
 
         wanted: dict[str, list[Any]] = defaultdict(list)
         for target in readable:
-            wanted[target.group].extend(TopicPartition(target.topic, p) for p in partitions_of[target.topic])
-        committed = admin.list_group_offsets(dict(wanted))
+            if not target.share:
+                wanted[target.group].extend(TopicPartition(target.topic, p) for p in partitions_of[target.topic])
+        committed = admin.list_group_offsets(dict(wanted)) if wanted else {}
+        shared = _share_groups(admin, [t for t in readable if t.share], partitions_of)
         all_partitions = [TopicPartition(t, p) for t in {t.topic for t in readable} for p in partitions_of[t]]
         latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in all_partitions})
         log_topics = {t.topic for t in readable if t.need_log_start}
@@ -181,13 +191,43 @@ class KafkaAdminLagSource:
             else {}
         )
         for target in readable:
-            group_offsets = committed.get(target.group, {})
             ids = tuple(partitions_of[target.topic])
+            if target.share:
+                results[target] = _share_reading(target, ids, shared[target.group], latest, log_start)
+                continue
+            group_offsets = committed.get(target.group, {})
             results[target] = LagReading(
                 partition_ids=ids,
                 partitions=tuple(_partition(target.topic, p, group_offsets, latest, log_start) for p in ids),
             )
         return results
+
+
+def _share_groups(admin: Any, targets: list[LagTarget], partitions_of: Mapping[str, list[int]]
+                  ) -> dict[str, ShareGroupResult]:
+    """Offsets of every share group on this cluster in one request per coordinator; a broker that has no
+    DescribeShareGroupOffsets fails these groups, not the consumer groups beside them."""
+    wanted: dict[str, dict[str, list[int]]] = defaultdict(dict)
+    for target in targets:
+        wanted[target.group][target.topic] = partitions_of[target.topic]
+    try:
+        return describe_share_group_offsets(admin, wanted)
+    except (IncompatibleBrokerVersion, UnsupportedVersionError) as error:
+        failure = ShareGroupError(f"the broker cannot describe share groups (DescribeShareGroupOffsets needs Kafka "
+                                  f"4.x with share groups enabled): {_describe(error)}")
+        return dict.fromkeys(wanted, failure)
+
+
+def _share_reading(target: LagTarget, ids: tuple[int, ...], share: ShareGroupResult, latest: Mapping[Any, Any],
+                   log_start: Mapping[Any, Any]) -> LagResult:
+    if isinstance(share, ShareGroupError):
+        return LagFailure(clean_text(f"share group {target.group}: {share.error}"))
+    partitions = []
+    for p in ids:
+        high, low = latest.get((target.topic, p)), log_start.get((target.topic, p))
+        offsets = partition_offsets(share.partitions.get((target.topic, p)), high.offset if high is not None else None)
+        partitions.append(replace(offsets, log_start=low.offset if low is not None else None))
+    return LagReading(partition_ids=ids, partitions=tuple(partitions))
 
 
 def _partition(topic: str, partition: int, committed: Mapping[Any, Any], latest: Mapping[Any, Any],

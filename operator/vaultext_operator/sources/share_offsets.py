@@ -25,6 +25,7 @@ from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
 SCHEMAS = "vaultext_operator.sources.schemas"
 UNKNOWN = -1  # start offset of a partition the group has not started on; lag a version-0 broker does not send
 # Errors that mean "ask again, perhaps elsewhere": the whole cluster poll fails and reconnects, as for OffsetFetch.
+NOT_STARTED = "GroupIdNotFoundError"
 RETRIABLE = {"NotCoordinatorError", "CoordinatorNotAvailableError", "CoordinatorLoadInProgressError"}
 
 
@@ -95,7 +96,9 @@ def parse_response(response: Any) -> dict[str, ShareGroupResult]:
         for where, retriable, text in errors:
             if retriable:
                 raise ShareOffsetsUnavailable(f"share group {group.group_id}: {where}{text}")
-        if errors:
+        if group.error_code and for_code(group.error_code).__name__ == NOT_STARTED:
+            results[group.group_id] = ShareGroupOffsets({})  # no member ever joined: no offsets, like no commits
+        elif errors:
             where, _, text = errors[0]
             results[group.group_id] = ShareGroupError(f"{where}{text}")
         else:

@@ -219,7 +219,8 @@ class Autoscaler:
             log.warning("%s/%s: reading its Kafka Secret: %s", ref.namespace, ref.name, error)
             return None
         target = LagTarget(connection, binding.consumer_group, binding.input_topic, ref.namespace, ref.name,
-                           need_log_start=autoscaling.offset_reset_policy == "earliest")
+                           need_log_start=autoscaling.offset_reset_policy == "earliest",
+                           share=spec.kafka.consumption == "share")
         source = autoscaling.source
         if source.type == "prometheus":
             self.prometheus.set_query(target, source.server_address or self.prometheus_url or "", source.query)
@@ -266,9 +267,10 @@ class Autoscaler:
         schedulable = schedulable_replicas(nodes, pods, plan.demand) if plan.demand is not None else None
         previous_failures = t.history.failed_polls
         stalled = commits is not None and commits.reason == NEVER_COMMITTED
-        hold = f"consumer group {plan.target.group} never committed" if stalled else None
+        kind = "share group" if plan.target.share else "consumer group"
+        hold = f"{kind} {plan.target.group} never committed" if stalled else None
         decision = decide(ScalingInput(plan.spec.autoscaling, current, now, summary, t.rates, schedulable,
-                                       paused, error, hold), t.history)
+                                       paused, error, hold, share_group=plan.target.share), t.history)
         t.history = decision.history
         if not self.leading():
             return  # lost the Lease while deciding: the new leader acts
@@ -320,7 +322,7 @@ class Autoscaler:
             fields = status_fields(decision, summary.total_lag, summary.partition_count, t.rates)
             verdicts[PARTITIONS_LIMIT_REPLICAS] = partition_condition(
                 summary.partition_count, plan.spec.autoscaling.max_replicas,
-                plan.spec.autoscaling.allow_idle_consumers)
+                plan.spec.autoscaling.allow_idle_consumers, plan.target.share)
         else:
             fields = {"desiredReplicas": decision.desired_replicas}
         if t.last_scale is not None:

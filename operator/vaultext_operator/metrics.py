@@ -1,6 +1,8 @@
 """The operator's /metrics: consumer lag under kafka_exporter's metric names, plus the autoscaler's own.
 
-kafka_exporter's names let existing dashboards and the default Prometheus lag query work unchanged.
+kafka_exporter's names let existing dashboards and the default Prometheus lag query work unchanged. Share groups
+(KIP-932) have no kafka_exporter names; theirs follow the same pattern: `kafka_sharegroup_lag{sharegroup, topic,
+partition}` and `kafka_sharegroup_lag_sum{sharegroup, topic}`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from vaultext_operator.scaling.lag import NO_COMMIT
 from vaultext_operator.sources.base import LagReading, LagTarget
 
 GROUP_PARTITION = ("consumergroup", "topic", "partition")
+SHARE_PARTITION = ("sharegroup", "topic", "partition")
 TOPIC_PARTITION = ("topic", "partition")
 EXTENSION = ("namespace", "name")
 
@@ -23,6 +26,10 @@ class OperatorMetrics:
                          GROUP_PARTITION, registry=r)
         self.lag_sum = Gauge("kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic",
                              ("consumergroup", "topic"), registry=r)
+        self.share_lag = Gauge("kafka_sharegroup_lag", "Current approximate lag of a share group at topic/partition",
+                               SHARE_PARTITION, registry=r)
+        self.share_lag_sum = Gauge("kafka_sharegroup_lag_sum", "Current approximate lag of a share group at topic",
+                                   ("sharegroup", "topic"), registry=r)
         self.current_offset = Gauge("kafka_consumergroup_current_offset",
                                     "Current offset of a consumer group at topic/partition", GROUP_PARTITION,
                                     registry=r)
@@ -54,20 +61,23 @@ class OperatorMetrics:
         self.leader = Gauge("vaultext_operator_leader", "1 while this replica holds the leader Lease", registry=r)
 
     def record_lag(self, target: LagTarget, reading: LagReading, lags: list[int]) -> None:
+        """Lag per partition and its sum; a consumer group's committed offsets (a share group's `committed` is
+        derived from its lag, so it is not exported as an offset); the topic's offsets."""
         total = 0
+        lag_gauge, sum_gauge = (self.share_lag, self.share_lag_sum) if target.share else (self.lag, self.lag_sum)
         for partition, offsets, lag in zip(reading.partition_ids, reading.partitions, lags, strict=True):
             p = str(partition)
-            self.lag.labels(target.group, target.topic, p).set(lag)
+            lag_gauge.labels(target.group, target.topic, p).set(lag)
             total += lag
             if not reading.offsets_known:
                 continue
-            if offsets.committed != NO_COMMIT:
+            if offsets.committed != NO_COMMIT and not target.share:
                 self.current_offset.labels(target.group, target.topic, p).set(offsets.committed)
             if offsets.latest is not None:
                 self.partition_offset.labels(target.topic, p).set(offsets.latest)
             if offsets.log_start is not None:
                 self.partition_oldest.labels(target.topic, p).set(offsets.log_start)
-        self.lag_sum.labels(target.group, target.topic).set(total)
+        sum_gauge.labels(target.group, target.topic).set(total)
         self.partitions.labels(target.topic).set(len(reading.partition_ids))
 
     def record_replicas(self, namespace: str, name: str, desired: int, current: int) -> None:
@@ -81,10 +91,11 @@ class OperatorMetrics:
         for counter in (self.poll_errors, self.scale_changes):
             _remove(counter, namespace, name)
         if target is not None:
+            lag_gauge, sum_gauge = (self.share_lag, self.share_lag_sum) if target.share else (self.lag, self.lag_sum)
             for p in partitions:
-                _remove(self.lag, target.group, target.topic, str(p))
+                _remove(lag_gauge, target.group, target.topic, str(p))
                 _remove(self.current_offset, target.group, target.topic, str(p))
-            _remove(self.lag_sum, target.group, target.topic)
+            _remove(sum_gauge, target.group, target.topic)
 
     def serve(self, port: int, address: str = "127.0.0.1") -> None:
         start_http_server(port, addr=address, registry=self.registry)

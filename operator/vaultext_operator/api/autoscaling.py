@@ -26,6 +26,10 @@ MAX_REPLICATION_FACTOR = 5
 DEFAULT_PROMETHEUS_QUERY = (
     'sum by (partition) (kafka_consumergroup_lag{consumergroup="{group}",topic="{topic}"})'
 )
+# kafka_exporter has no share-group series; the operator's /metrics exports these under this name.
+DEFAULT_SHARE_PROMETHEUS_QUERY = (
+    'sum by (partition) (kafka_sharegroup_lag{sharegroup="{group}",topic="{topic}"})'
+)
 
 
 class _CamelModel(BaseModel):
@@ -59,7 +63,8 @@ class LagSourceSpec(_CamelModel):
         default=None,
         description=(
             "PromQL returning lag per partition (a `partition` label per series). `{group}`, `{topic}` and "
-            "`{namespace}` are substituted. Default: kafka_exporter's kafka_consumergroup_lag by partition."
+            "`{namespace}` are substituted. Default: kafka_exporter's kafka_consumergroup_lag by partition "
+            "(`kafka_sharegroup_lag`, as the operator's /metrics exports it, for a share group)."
         ),
     )
 

@@ -39,7 +39,10 @@ def scaling_conditions(decision: Decision, paused: bool, error: str | None) -> d
     return result
 
 
-def partition_condition(partitions: int, max_replicas: int, allow_idle: bool) -> Verdict:
+def partition_condition(partitions: int, max_replicas: int, allow_idle: bool, share: bool = False) -> Verdict:
+    if share:
+        return Verdict("False", "ShareGroup", f"a share group reads its {partitions} partitions with every replica: "
+                                              f"no partition cap, up to maxReplicas {max_replicas}")
     if partitions < max_replicas and not allow_idle:
         return Verdict("True", "FewerPartitionsThanMaxReplicas",
                                 f"the input topic has {partitions} partitions: at most {partitions} of "

@@ -1,6 +1,7 @@
 """Lag from Prometheus: one PromQL query per extension, returning lag per partition.
 
-The default query is kafka_exporter's series, which the operator's own /metrics also exports.
+The default query is kafka_exporter's series, which the operator's own /metrics also exports; for a share group
+(no kafka_exporter series) it is the operator's `kafka_sharegroup_lag`.
 Only lag is known this way (no offsets), so `excludePersistentLag` and rate measurement do not apply.
 Every answer is checked before use: anything but an instant vector of finite numbers (NaN, ±Inf, a scalar, a
 range vector, a malformed sample) is a failure for that extension alone, never an exception out of `poll`.
@@ -16,7 +17,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from requests import HTTPError, RequestException
 
-from vaultext_operator.api.autoscaling import DEFAULT_PROMETHEUS_QUERY
+from vaultext_operator.api.autoscaling import DEFAULT_PROMETHEUS_QUERY, DEFAULT_SHARE_PROMETHEUS_QUERY
 from vaultext_operator.conditions import clean_text
 from vaultext_operator.scaling.lag import PartitionOffsets
 from vaultext_operator.sources.base import LagFailure, LagReading, LagResult, LagTarget
@@ -31,7 +32,7 @@ class UnusableAnswer(ValueError):
 
 def render_query(template: str | None, target: LagTarget) -> str:
     """Substitute `{group}`, `{topic}`, `{namespace}`, `{name}`; other braces (label matchers) stay as written."""
-    query = template or DEFAULT_PROMETHEUS_QUERY
+    query = template or (DEFAULT_SHARE_PROMETHEUS_QUERY if target.share else DEFAULT_PROMETHEUS_QUERY)
     for key, value in (("group", target.group), ("topic", target.topic), ("namespace", target.namespace),
                        ("name", target.name)):
         query = query.replace("{" + key + "}", value)

@@ -85,9 +85,10 @@ def test_errors_stay_with_their_group_and_coordinator_errors_retry() -> None:
     not_found = group("gone", [], error=69, message="Group gone not found.")  # GROUP_ID_NOT_FOUND
     denied = group("denied", [("events", [partition(0, 0, 0, error=29)])])  # TOPIC_AUTHORIZATION_FAILED
     fine = group("fine", [("events", [partition(0, 5, 1)])])
-    answer = response([not_found, denied, fine], version=1)
-    assert isinstance(answer["gone"], ShareGroupError) and "GroupIdNotFound" in answer["gone"].error
-    assert "Group gone not found." in answer["gone"].error
+    switched_off = group("off", [], error=35)  # UNSUPPORTED_VERSION: share groups off on this broker
+    answer = response([not_found, denied, fine, switched_off], version=1)
+    assert isinstance(answer["off"], ShareGroupError) and "share.version" in answer["off"].error
+    assert answer["gone"] == ShareGroupOffsets({})  # never started: no offsets, counted like no commits
     assert isinstance(answer["denied"], ShareGroupError) and answer["denied"].error.startswith("events/0: Topic")
     assert answer["fine"] == ShareGroupOffsets({("events", 0): SharePartition(5, 1)})
     with pytest.raises(ShareOffsetsUnavailable, match="NotCoordinator"):

@@ -30,6 +30,7 @@ from vaultext_operator.logs import StateLog
 from vaultext_operator.scaling.lag import NO_COMMIT, PartitionOffsets
 from vaultext_operator.sources.base import KafkaConnection, LagFailure, LagReading, LagResult, LagTarget
 from vaultext_operator.sources.share_offsets import (
+    UNSUPPORTED,
     ShareGroupError,
     ShareGroupResult,
     describe_share_group_offsets,
@@ -213,8 +214,7 @@ def _share_groups(admin: Any, targets: list[LagTarget], partitions_of: Mapping[s
     try:
         return describe_share_group_offsets(admin, wanted)
     except (IncompatibleBrokerVersion, UnsupportedVersionError) as error:
-        failure = ShareGroupError(f"the broker cannot describe share groups (DescribeShareGroupOffsets needs Kafka "
-                                  f"4.x with share groups enabled): {_describe(error)}")
+        failure = ShareGroupError(f"{UNSUPPORTED}: {_describe(error)}")
         return dict.fromkeys(wanted, failure)
 
 

@@ -26,6 +26,10 @@ SCHEMAS = "vaultext_operator.sources.schemas"
 UNKNOWN = -1  # start offset of a partition the group has not started on; lag a version-0 broker does not send
 # Errors that mean "ask again, perhaps elsewhere": the whole cluster poll fails and reconnects, as for OffsetFetch.
 NOT_STARTED = "GroupIdNotFoundError"
+UNSUPPORTED = (
+    "the broker cannot describe share groups (DescribeShareGroupOffsets needs Kafka 4.x with share groups enabled, "
+    "feature share.version >= 1)"
+)
 RETRIABLE = {"NotCoordinatorError", "CoordinatorNotAvailableError", "CoordinatorLoadInProgressError"}
 
 
@@ -96,8 +100,11 @@ def parse_response(response: Any) -> dict[str, ShareGroupResult]:
         for where, retriable, text in errors:
             if retriable:
                 raise ShareOffsetsUnavailable(f"share group {group.group_id}: {where}{text}")
-        if group.error_code and for_code(group.error_code).__name__ == NOT_STARTED:
+        code = for_code(group.error_code).__name__ if group.error_code else None
+        if code == NOT_STARTED:
             results[group.group_id] = ShareGroupOffsets({})  # no member ever joined: no offsets, like no commits
+        elif code == "UnsupportedVersionError":  # key 90 advertised, share groups switched off (share.version 0)
+            results[group.group_id] = ShareGroupError(f"{UNSUPPORTED}: {errors[0][2]}")
         elif errors:
             where, _, text = errors[0]
             results[group.group_id] = ShareGroupError(f"{where}{text}")

@@ -17,12 +17,18 @@ from .binaries import ensure, progress
 from .errors import StartupError
 from .processes import ManagedProcess, free_port, start_with_free_ports
 
-LOG4J = """log4j.rootLogger=WARN, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.server.KafkaServer=INFO
-log4j.logger.kafka.server.BrokerServer=INFO
+# Log4j 2 (Kafka 4 dropped reload4j): warnings, plus the line that says the broker started
+LOG4J = """status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = INFO
+logger.raft.name = kafka.server.KafkaRaftServer
+logger.raft.level = INFO
 """
 
 
@@ -62,6 +68,16 @@ def _properties(data_dir: Path, port: int, controller_port: int, bridge: str | N
         "log.segment.bytes": "16777216",
         "num.network.threads": "2",
         "num.io.threads": "2",
+        # share groups (queues): on by default from 4.2 (the `share.version` feature); their state topic
+        # must fit a single broker, and short lock/session bounds let a crashed consumer's records come back soon
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.num.partitions": "3",
+        "group.share.min.record.lock.duration.ms": "1000",
+        "group.share.min.session.timeout.ms": "6000",
+        "group.share.session.timeout.ms": "10000",
+        "group.share.min.heartbeat.interval.ms": "1000",
+        "group.share.heartbeat.interval.ms": "2000",
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -104,7 +120,7 @@ def new_cluster_id() -> str:
 def format_storage(config: Path, log4j: Path, cluster_id: str) -> None:
     # `--cluster-id=ID` in one argument: an id that begins with `-` must not read as an option.
     formatted = subprocess.run(
-        [_java(), "-cp", f"{ensure('kafka') / 'libs'}/*", f"-Dlog4j.configuration=file:{log4j}",
+        [_java(), "-cp", f"{ensure('kafka') / 'libs'}/*", f"-Dlog4j2.configurationFile={log4j}",
          "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={config}",
          "--ignore-formatted"],
         capture_output=True, text=True, check=False,
@@ -121,7 +137,7 @@ def prepare_kafka(workdir: Path, detached: bool = False, bridge_host: str | None
     bridge = f"{bridge_host}:{free_port()}" if bridge_host else None
     config = workdir / "server.properties"
     config.write_text(_properties(workdir / "data", port, controller_port, bridge))
-    log4j = workdir / "log4j.properties"
+    log4j = workdir / "log4j2.properties"
     log4j.write_text(LOG4J)
     classpath = f"{libs}/*"
     format_storage(config, log4j, new_cluster_id())
@@ -129,7 +145,7 @@ def prepare_kafka(workdir: Path, detached: bool = False, bridge_host: str | None
     process = ManagedProcess(
         "kafka",
         [java, "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-         "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath, "kafka.Kafka",
+         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.Kafka",
          str(config)],
         workdir / "kafka.log",
         detached=detached,

@@ -82,6 +82,10 @@ class Plan:
     demand: GpuDemand | None
 
 
+def _kind(target: LagTarget) -> str:
+    return "share group" if target.share else "consumer group"
+
+
 def _paused(annotations: Mapping[str, str], current: int) -> int | None:
     if PAUSED_REPLICAS in annotations and annotations[PAUSED_REPLICAS].strip().isdigit():
         return int(annotations[PAUSED_REPLICAS])
@@ -260,15 +264,14 @@ class Autoscaler:
                 grace = grace_seconds(self.settings.never_committed_grace_seconds,
                                       plan.spec.autoscaling.polling_interval)
                 commits = consuming(result.partitions, summary.total_lag, t.ready_since, now, grace,
-                                    plan.target.group, plan.target.topic)
+                                    plan.target.group, plan.target.topic, _kind(plan.target))
         else:
             error = clean_text(result.error)
             self.metrics.poll_errors.labels(ref.namespace, ref.name).inc()
         schedulable = schedulable_replicas(nodes, pods, plan.demand) if plan.demand is not None else None
         previous_failures = t.history.failed_polls
         stalled = commits is not None and commits.reason == NEVER_COMMITTED
-        kind = "share group" if plan.target.share else "consumer group"
-        hold = f"{kind} {plan.target.group} never committed" if stalled else None
+        hold = f"{_kind(plan.target)} {plan.target.group} never committed" if stalled else None
         decision = decide(ScalingInput(plan.spec.autoscaling, current, now, summary, t.rates, schedulable,
                                        paused, error, hold, share_group=plan.target.share), t.history)
         t.history = decision.history
@@ -285,7 +288,7 @@ class Autoscaler:
         extension = dict(t.body)
         if stalled and not t.warned_never_committed and not reported:
             kube.post_event(extension, "Warning", NEVER_COMMITTED,
-                            f"consumer group {plan.target.group} never committed on topic {plan.target.topic} "
+                            f"{_kind(plan.target)} {plan.target.group} never committed on topic {plan.target.topic} "
                             f"while pods are ready; does the image ignore KAFKA_GROUP? Scale-up held at {current}")
         if commits is not None:
             t.warned_never_committed = stalled

@@ -30,16 +30,16 @@ def ready_since(previous: float | None, ready_replicas: int, now: float) -> floa
 
 
 def consuming(partitions: Sequence[PartitionOffsets], total_lag: int, ready_at: float | None, now: float,
-              grace: float, group: str, topic: str) -> Verdict | None:
+              grace: float, group: str, topic: str, kind: str = "consumer group") -> Verdict | None:
     """The `Consuming` condition, or None while it cannot be judged (no ready pod for the whole grace, no
     lag, no partition): then the condition keeps what it said."""
     if any(p.committed != NO_COMMIT for p in partitions):
-        return Verdict("True", COMMITTING, f"consumer group {group} commits offsets on topic {topic}")
+        return Verdict("True", COMMITTING, f"{kind} {group} commits offsets on topic {topic}")
     if not partitions or total_lag <= 0 or ready_at is None or now - ready_at < grace:
         return None
     return Verdict(
         "False", NEVER_COMMITTED,
-        f"consumer group {group} has no committed offset on any partition of topic {topic} although pods have "
+        f"{kind} {group} has no committed offset on any partition of topic {topic} although pods have "
         f"been ready for {now - ready_at:.0f}s with lag {total_lag}; the image probably ignores KAFKA_GROUP "
         f"(or never commits). Scale-up is held at the current replicas until the group commits.",
     )

@@ -11,6 +11,8 @@ import yaml
 
 from .binaries import ensure
 from .images import REPO
+from .node.real_node import REAL_NODE_TOLERATION
+from .sandbox import Sandbox
 
 CHART = REPO / "charts" / "vaultext"
 KUSTOMIZE_BASE = REPO / "manifests"
@@ -67,3 +69,36 @@ def comparable(objects: list[Manifest]) -> dict[tuple[str, str, str], Manifest]:
             raise ValueError(f"{key} rendered twice")
         found[key] = cleaned
     return found
+
+
+def sandbox_values(sandbox: Sandbox, image: str, vault_url: str, watch: list[str]) -> dict[str, Any]:
+    """Values that put the operator on the sandbox's real node with the built image, and give it the sandbox's
+    addresses as pods see them (no kube-proxy in the sandbox: the in-cluster apiserver address is the relay)."""
+    assert sandbox.apiserver_from_pods, "the real node is not up"
+    kafka = sandbox.kafka()
+    assert kafka.bridge_bootstrap, "Kafka does not listen on the bridge"
+    host, port = sandbox.apiserver_from_pods.rsplit(":", 1)
+    repository, tag = image.rsplit(":", 1)
+    return {
+        "image": {"repository": repository, "tag": tag},
+        "watchNamespaces": watch,
+        "nodeSelector": {"kubernetes.io/hostname": sandbox.node().name},
+        "tolerations": [REAL_NODE_TOLERATION],
+        "settings": {"kafkaBootstrapServers": kafka.bridge_bootstrap, "vaultUrl": vault_url},
+        "extraEnv": [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
+                     {"name": "KUBERNETES_SERVICE_PORT", "value": port}],
+    }
+
+
+def install_chart(sandbox: Sandbox, release: str, namespace: str, values: dict[str, Any]) -> None:
+    """``helm install`` of charts/vaultext into ``namespace`` (made when missing)."""
+    values_file = sandbox.workdir / f"{release}-values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    helm("install", release, str(CHART), "--namespace", namespace, "--create-namespace", "--values",
+         str(values_file), kubeconfig=sandbox.kube().kubeconfig)
+
+
+def uninstall_chart(sandbox: Sandbox, release: str, namespace: str) -> None:
+    """``helm uninstall`` (the CRD stays, as Helm leaves every CRD it installed from crds/)."""
+    helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "2m",
+         kubeconfig=sandbox.kube().kubeconfig)

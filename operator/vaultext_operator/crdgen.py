@@ -19,6 +19,7 @@ from .api.cel import RULES_BY_MODEL
 from .api.common import DNS_LABEL
 from .api.extension import VaultExtensionSpec
 from .api.status import VaultExtensionStatus
+from .chartschema import SCHEMA_FILE, render_schema
 from .samples import SAMPLES
 
 Schema = dict[str, Any]
@@ -197,11 +198,13 @@ def render_yaml(document: Schema) -> str:
 
 
 def rendered_files(crds_dir: Path, samples_dir: Path, chart_crds_dir: Path | None = None) -> dict[Path, str]:
-    """Every generated file and its content; the Helm chart's `crds/` gets the same CRD file."""
+    """Every generated file and its content; the Helm chart's `crds/` gets the same CRD file, and the chart its
+    values.schema.json (beside `crds/`)."""
     crd = render_yaml(custom_resource_definition())
     files = {crds_dir / CRD_FILE: crd}
     if chart_crds_dir is not None:
         files[chart_crds_dir / CRD_FILE] = crd
+        files[chart_crds_dir.parent / SCHEMA_FILE] = render_schema()
     for file_name, sample in SAMPLES.items():
         body = sample.model_dump(by_alias=True, exclude_unset=True, mode="json")
         document = {"apiVersion": API_VERSION, "kind": KIND, **body}

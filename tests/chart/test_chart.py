@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
+from vaultext_operator.chartschema import OWN_VALUES
 from vaultext_operator.settings import OperatorSettings
 from vaultext_sandbox.chart import CHART, comparable, helm, render_chart, render_kustomize
-
-# Settings the chart sets through their own values rather than `settings:`.
-OWN_VALUES = {"namespaces": "watchNamespaces", "health_host": "(pod IP)", "health_port": "healthPort",
-              "metrics_host": "(pod IP)", "metrics_port": "metricsPort"}
 
 
 def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -64,3 +62,17 @@ def test_service_monitor_only_when_asked() -> None:
     [service] = [o for o in render_chart() if o["kind"] == "Service"]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+@pytest.mark.parametrize(("value", "where"), [
+    ("settings.logLevel=LOUD", "/settings/logLevel"),
+    ("settings.kafkaBootstrapServer=kafka:9092", "kafkaBootstrapServer"),  # misspelt: would be an unread variable
+    ("settings.leaseSeconds=1", "/settings/leaseSeconds"),
+    ("settings.allowedPodPrivileges=hostIPC", "/settings/allowedPodPrivileges"),
+    ("replicas=0", "/replicas"),
+    ("watchNamespaces={Not_A_Namespace}", "/watchNamespaces/0"),
+    ("metricsPort=70000", "/metricsPort"),
+])
+def test_values_the_operator_would_refuse_stop_at_the_chart(value: str, where: str) -> None:
+    rendered = helm("template", "vaultext", str(CHART), "--set", value, check=False)
+    assert rendered.returncode != 0 and where in rendered.stderr, rendered.stderr or "rendered without complaint"

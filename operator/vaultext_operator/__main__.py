@@ -57,6 +57,8 @@ def _run(args: argparse.Namespace) -> int:
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crds", type=Path, default=REPOSITORY / "crds", help="folder of the CRD file")
     parser.add_argument("--samples", type=Path, default=REPOSITORY / "manifests" / "samples", help="samples folder")
+    parser.add_argument("--chart-crds", type=Path, default=REPOSITORY / "charts" / "vaultext" / "crds",
+                        help="the Helm chart's CRD folder (gets the same CRD)")
     parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
 
 
@@ -64,11 +66,11 @@ def _generate(args: argparse.Namespace) -> int:
     from . import crdgen
 
     if args.check:
-        stale = crdgen.stale_files(args.crds, args.samples)
+        stale = crdgen.stale_files(args.crds, args.samples, args.chart_crds)
         for path in stale:
             print(f"stale: {path}", file=sys.stderr)
         return 1 if stale else 0
-    for path in crdgen.write_files(args.crds, args.samples):
+    for path in crdgen.write_files(args.crds, args.samples, args.chart_crds):
         print(path)
     return 0
 
@@ -86,7 +88,8 @@ def _explain(args: argparse.Namespace) -> int:
 Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 SUBCOMMANDS: dict[str, Subcommand] = {
     "run": ("run the operator against the current cluster", _run_arguments, _run),
-    "generate-crd": ("write crds/ and manifests/samples/ from the API models", _generate_arguments, _generate),
+    "generate-crd": ("write crds/, the chart's crds/ and manifests/samples/ from the API models",
+                     _generate_arguments, _generate),
     "explain-scaling": ("run the scaling policy on a JSON snapshot from stdin", _explain_arguments, _explain),
 }
 

@@ -24,7 +24,7 @@ from .api import GROUP, VaultExtensionSpec
 from .bindings import kafka_connection
 from .builders import MANAGER, ExtensionRef, resolve_kafka
 from .conditions import Verdict, clean_text, merged_conditions, same_verdicts
-from .metrics import OperatorMetrics
+from .metrics import OperatorMetrics, ReplicaCounts
 from .scaling.capacity import GpuDemand, gpu_demand, schedulable_replicas
 from .scaling.commits import CONSUMING, NEVER_COMMITTED, consuming, grace_seconds, ready_since
 from .scaling.lag import NO_COMMIT, LagSummary, summarize
@@ -301,7 +301,9 @@ class Autoscaler:
             kube.post_event(extension, "Warning", "LagUnreadable", f"{error}; holding {decision.desired_replicas}")
         elif error is None and previous_failures > 0:
             kube.post_event(extension, "Normal", "LagReadable", f"lag readable again: {decision.reason}")
-        self.metrics.record_replicas(ref.namespace, ref.name, decision.desired_replicas, current)
+        self.metrics.record_replicas(ref.namespace, ref.name, ReplicaCounts(
+            decision.desired_replicas, current, ready, schedulable, decision.gpu_limited,
+            summary.total_lag if summary is not None else None))
 
     def _seed(self, t: Tracked, current: int, now: float) -> None:
         """Memory from `status.scalingState` (written by whichever replica led before); without it, a

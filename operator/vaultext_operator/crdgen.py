@@ -19,6 +19,7 @@ from .api.cel import RULES_BY_MODEL
 from .api.common import DNS_LABEL
 from .api.extension import VaultExtensionSpec
 from .api.status import VaultExtensionStatus
+from .chartschema import SCHEMA_FILE, render_schema
 from .samples import SAMPLES
 
 Schema = dict[str, Any]
@@ -196,9 +197,14 @@ def render_yaml(document: Schema) -> str:
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=110, allow_unicode=True)
 
 
-def rendered_files(crds_dir: Path, samples_dir: Path) -> dict[Path, str]:
-    """Every generated file and its content."""
-    files = {crds_dir / CRD_FILE: render_yaml(custom_resource_definition())}
+def rendered_files(crds_dir: Path, samples_dir: Path, chart_crds_dir: Path | None = None) -> dict[Path, str]:
+    """Every generated file and its content; the Helm chart's `crds/` gets the same CRD file, and the chart its
+    values.schema.json (beside `crds/`)."""
+    crd = render_yaml(custom_resource_definition())
+    files = {crds_dir / CRD_FILE: crd}
+    if chart_crds_dir is not None:
+        files[chart_crds_dir / CRD_FILE] = crd
+        files[chart_crds_dir.parent / SCHEMA_FILE] = render_schema()
     for file_name, sample in SAMPLES.items():
         body = sample.model_dump(by_alias=True, exclude_unset=True, mode="json")
         document = {"apiVersion": API_VERSION, "kind": KIND, **body}
@@ -206,18 +212,18 @@ def rendered_files(crds_dir: Path, samples_dir: Path) -> dict[Path, str]:
     return files
 
 
-def stale_files(crds_dir: Path, samples_dir: Path) -> list[Path]:
+def stale_files(crds_dir: Path, samples_dir: Path, chart_crds_dir: Path | None = None) -> list[Path]:
     """Generated files whose committed content differs from what the models produce now."""
     return [
         path
-        for path, content in rendered_files(crds_dir, samples_dir).items()
+        for path, content in rendered_files(crds_dir, samples_dir, chart_crds_dir).items()
         if not path.is_file() or path.read_text(encoding="utf-8") != content
     ]
 
 
-def write_files(crds_dir: Path, samples_dir: Path) -> list[Path]:
+def write_files(crds_dir: Path, samples_dir: Path, chart_crds_dir: Path | None = None) -> list[Path]:
     """Writes every generated file; returns the paths written."""
-    files = rendered_files(crds_dir, samples_dir)
+    files = rendered_files(crds_dir, samples_dir, chart_crds_dir)
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")

@@ -7,6 +7,8 @@ partition}` and `kafka_sharegroup_lag_sum{sharegroup, topic}`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from vaultext_operator.scaling.lag import NO_COMMIT
@@ -16,6 +18,18 @@ GROUP_PARTITION = ("consumergroup", "topic", "partition")
 SHARE_PARTITION = ("sharegroup", "topic", "partition")
 TOPIC_PARTITION = ("topic", "partition")
 EXTENSION = ("namespace", "name")
+
+
+@dataclass(frozen=True)
+class ReplicaCounts:
+    """One extension's replicas as one autoscaler tick saw and decided them."""
+
+    desired: int
+    current: int
+    ready: int
+    schedulable: int | None  # None: GPU capacity not checked for this extension
+    gpu_limited: bool
+    lag: int | None  # None: the lag could not be read this tick
 
 
 class OperatorMetrics:
@@ -43,6 +57,16 @@ class OperatorMetrics:
                              registry=r)
         self.current = Gauge("vaultext_autoscaler_current_replicas", "Replicas of the Deployment", EXTENSION,
                              registry=r)
+        self.extension_lag = Gauge("vaultext_autoscaler_lag", "Total consumer lag the autoscaler last read for an "
+                                   "extension (its group on its input topic)", EXTENSION, registry=r)
+        self.ready = Gauge("vaultext_autoscaler_ready_replicas", "Ready replicas of the Deployment", EXTENSION,
+                           registry=r)
+        self.schedulable = Gauge("vaultext_autoscaler_schedulable_replicas",
+                                 "Replicas the nodes' free GPUs allow (absent when the GPU capacity is not checked)",
+                                 EXTENSION, registry=r)
+        self.gpu_limited = Gauge("vaultext_autoscaler_gpu_limited",
+                                 "1 while GPU capacity holds the replicas below what the lag asks for", EXTENSION,
+                                 registry=r)
         self.poll_seconds = Histogram("vaultext_autoscaler_lag_poll_seconds", "Duration of one batched lag poll",
                                       ("source",), registry=r)
         self.poll_errors = Counter("vaultext_autoscaler_lag_poll_errors", "Lag polls that failed", EXTENSION,
@@ -80,13 +104,23 @@ class OperatorMetrics:
         sum_gauge.labels(target.group, target.topic).set(total)
         self.partitions.labels(target.topic).set(len(reading.partition_ids))
 
-    def record_replicas(self, namespace: str, name: str, desired: int, current: int) -> None:
-        self.desired.labels(namespace, name).set(desired)
-        self.current.labels(namespace, name).set(current)
+    def record_replicas(self, namespace: str, name: str, replicas: ReplicaCounts) -> None:
+        self.desired.labels(namespace, name).set(replicas.desired)
+        self.current.labels(namespace, name).set(replicas.current)
+        self.ready.labels(namespace, name).set(replicas.ready)
+        self.gpu_limited.labels(namespace, name).set(int(replicas.gpu_limited))
+        if replicas.lag is not None:
+            self.extension_lag.labels(namespace, name).set(replicas.lag)
+        for counter in (self.poll_errors, self.scale_changes):
+            counter.labels(namespace, name)  # present at 0 from the first tick: rate() and increase() answer
+        if replicas.schedulable is None:
+            _remove(self.schedulable, namespace, name)
+        else:
+            self.schedulable.labels(namespace, name).set(replicas.schedulable)
 
     def forget(self, namespace: str, name: str, target: LagTarget | None, partitions: tuple[int, ...]) -> None:
         """Drop the series of a deleted extension (topic-level series stay: other groups may read the topic)."""
-        for gauge in (self.desired, self.current):
+        for gauge in (self.desired, self.current, self.ready, self.schedulable, self.gpu_limited, self.extension_lag):
             _remove(gauge, namespace, name)
         for counter in (self.poll_errors, self.scale_changes):
             _remove(counter, namespace, name)

@@ -20,6 +20,9 @@ from .sandbox import Sandbox, teardown_workdir
 from .state import read_state, state_file, write_state
 from .vault_standin import main as vault_main
 
+# `python -m vaultext_operator run` on this host serves /metrics at its default address (VAULTEXT_OPERATOR_METRICS_*).
+OPERATOR_OUTSIDE_JOB, OPERATOR_OUTSIDE_METRICS = "operator-outside", "127.0.0.1:8082"
+
 
 def all_processes(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {**state["processes"], **state.get("processes_extra", {})}
@@ -59,6 +62,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         images = load_images(sandbox.node()) if args.real_node else {}
         if args.with_vault:
             sandbox.vault_process(sandbox.workdir / "recordings")
+        if args.with_prometheus:
+            # an operator run by hand on this host serves /metrics here by default (docs/operator.md)
+            sandbox.prometheus().add_target(OPERATOR_OUTSIDE_JOB, OPERATOR_OUTSIDE_METRICS)
         described = {**sandbox.describe(), "images": images}
     except BaseException:
         sandbox.close()
@@ -69,6 +75,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"export KAFKA_BROKER={described['kafka_bootstrap']}")
     if described["prometheus_url"]:
         print(f"export PROMETHEUS_URL={described['prometheus_url']}")
+        print(f"# Prometheus scrapes the project's pods on the real node, and an operator run on this host at "
+              f"{OPERATOR_OUTSIDE_METRICS}")
     if described.get("vault_url"):
         print(f"export VAULT_API_URL={described['vault_url']}")
     for name, reference in images.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ KWOK_VERSION = "v0.7.0"
 PROMETHEUS_VERSION = "v3.5.1"
 PROMETHEUS_MODULE_VERSION = "v0.305.1"
 KAFKA_VERSION = "4.4.0"
+HELM_VERSION = "v3.22.0"
 CONTAINERD_VERSION = "v2.4.2"  # with runc v1.5.3 and the CNI plugins v1.10.0: sandbox/go/node/go.mod
 NODE_TAGS = "no_btrfs no_devmapper no_zfs"  # snapshotters the node never uses, and whose C headers it lacks
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
@@ -156,6 +158,28 @@ def build_prometheus(target: Path) -> None:
     )
 
 
+def helm_ldflags(go_mod: str) -> str:
+    """Helm's version, and the Kubernetes version `helm template` and `helm lint` assume without a cluster: the one
+    of the client-go it is built with (v0.X.Y is Kubernetes 1.X), as Helm's own release build sets them."""
+    found = re.search(r"^\s*k8s\.io/client-go v0\.(\d+)\.\d+", go_mod, re.MULTILINE)
+    if found is None:
+        raise BuildError("sandbox/go/helm/go.mod pins no k8s.io/client-go v0.X.Y")
+    flags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"]
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags += [f"-X {package}.k8sVersionMajor=1", f"-X {package}.k8sVersionMinor={found.group(1)}"]
+    return " ".join(flags)
+
+
+def build_helm(target: Path) -> None:
+    ldflags = helm_ldflags((GO_DIR / "helm" / "go.mod").read_text())
+    run_step(
+        "go build helm",
+        ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(target / "helm"), "helm.sh/helm/v3/cmd/helm"],
+        cwd=GO_DIR / "helm",
+        env=go_env(target),
+    )
+
+
 def fetch_kafka(target: Path) -> None:
     run_step(
         "mvn copy Kafka jars",
@@ -179,6 +203,8 @@ COMPONENTS: dict[str, Component] = {
     "kwok": Component("kwok", KWOK_VERSION, (), ("kwok",), build_kwok),
     "prometheus": Component("prometheus", PROMETHEUS_VERSION, go_pins("prometheus"), ("prometheus",), build_prometheus),
     "kafka": Component("kafka", KAFKA_VERSION, (KAFKA_POM_DIR / "pom.xml",), ("libs",), fetch_kafka),
+    # The chart's lint, render and install (charts/vaultext).
+    "helm": Component("helm", HELM_VERSION, go_pins("helm"), ("helm",), build_helm),
     # The real node's parts (`--real-node` and the node tests).
     "kubelet": Component("kubelet", KUBERNETES_VERSION, go_pins("k8s"), ("kubelet",), build_kubelet),
     "node-runtime": Component("node-runtime", CONTAINERD_VERSION,

@@ -82,8 +82,10 @@ def run_demo(args: argparse.Namespace) -> int:
     sandbox = Sandbox(detached=args.keep)
     quiet = args.json
     try:
-        sandbox.start(kafka=True, real_node_gpus=DEMO_GPUS)
+        sandbox.start(kafka=True, prometheus=True, real_node_gpus=DEMO_GPUS)
         node = sandbox.node()
+        progress(f"Prometheus at {sandbox.prometheus().url} scrapes the operator and worker pods "
+                 "(queries: dashboards/vaultext.json)")
         images = build_project_images()
         for image in images.values():
             node.import_image(image.archive)

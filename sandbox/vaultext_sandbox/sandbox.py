@@ -20,7 +20,7 @@ from .kube import Kube
 from .node.network import Bridge, create_bridge, delete_bridge
 from .node.real_node import RealNode, require_root, start_real_node, teardown_node
 from .processes import ManagedProcess, free_port, pid_alive
-from .prometheus import Prometheus, start_prometheus
+from .prometheus import ClusterAccess, Prometheus, start_prometheus
 
 WORKDIR_PREFIX = "vaultext-sandbox-"
 BRIDGE_FILE = "bridge"
@@ -122,6 +122,7 @@ class Sandbox:
             )
             self.kube_handle = Kube(self.control_plane.kubeconfig, self.control_plane.server)
             progress(f"cluster up in {time.monotonic() - started:.1f} s")
+            self._prometheus_discovers_pods()
         return self.kube_handle
 
     def kafka(self) -> Kafka:
@@ -133,7 +134,14 @@ class Sandbox:
     def prometheus(self) -> Prometheus:
         if self.prometheus_server is None:
             self.prometheus_server = start_prometheus(self.workdir / "prometheus", detached=self.detached)
+            self._prometheus_discovers_pods()
         return self.prometheus_server
+
+    def _prometheus_discovers_pods(self) -> None:
+        """Once both run, Prometheus finds the project's pods through the apiserver (whichever started first)."""
+        if self.prometheus_server is not None and self.kube_handle is not None:
+            subnet = self.bridge.subnet if self.bridge else None
+            self.prometheus_server.discover_pods(ClusterAccess(self.kube_handle.kubeconfig, subnet))
 
     def start(self, kafka: bool = True, prometheus: bool = False, real_node_gpus: int | None = None) -> None:
         """Start the cluster and, at the same time, the other parts asked for (Kafka's JVM is the slowest);

@@ -15,6 +15,7 @@ from vaultext_operator.api.cel import RULES_BY_MODEL
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRDS = REPOSITORY / "crds"
 SAMPLES = REPOSITORY / "manifests" / "samples"
+CHART_CRDS = REPOSITORY / "charts" / "vaultext" / "crds"
 
 
 def schema_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -39,16 +40,19 @@ def root_schema() -> dict[str, Any]:
 
 
 def test_committed_files_match_the_models() -> None:
-    stale = crdgen.stale_files(CRDS, SAMPLES)
+    stale = crdgen.stale_files(CRDS, SAMPLES, CHART_CRDS)
     assert stale == [], f"regenerate with `python -m vaultext_operator generate-crd`: {stale}"
 
 
 def test_generate_crd_check_flags_a_stale_file(tmp_path: Path) -> None:
-    assert main(["generate-crd", "--crds", str(tmp_path / "c"), "--samples", str(tmp_path / "s")]) == 0
-    assert main(["generate-crd", "--check", "--crds", str(tmp_path / "c"), "--samples", str(tmp_path / "s")]) == 0
-    crd_file = tmp_path / "c" / crdgen.CRD_FILE
-    crd_file.write_text(crd_file.read_text() + "# edited\n")
-    assert main(["generate-crd", "--check", "--crds", str(tmp_path / "c"), "--samples", str(tmp_path / "s")]) == 1
+    folders = ["--crds", str(tmp_path / "c"), "--samples", str(tmp_path / "s"), "--chart-crds", str(tmp_path / "h")]
+    assert main(["generate-crd", *folders]) == 0
+    assert main(["generate-crd", "--check", *folders]) == 0
+    for crd_file in (tmp_path / "c" / crdgen.CRD_FILE, tmp_path / "h" / crdgen.CRD_FILE):
+        original = crd_file.read_text()
+        crd_file.write_text(original + "# edited\n")
+        assert main(["generate-crd", "--check", *folders]) == 1
+        crd_file.write_text(original)
 
 
 def test_schema_is_structural() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import time
 import uuid
 
 import prometheus_client
+import pytest
 from prometheus_api_client import PrometheusConnect
 
 from vaultext_sandbox import Prometheus
+from vaultext_sandbox.prometheus import address_pattern
 
 
 def test_scraped_series_read_back(prometheus: Prometheus) -> None:
@@ -31,3 +35,12 @@ def test_scraped_series_read_back(prometheus: Prometheus) -> None:
         prometheus.remove_target(job)
         server.shutdown()
         thread.join(5)
+
+
+def test_pod_addresses_kept_are_the_bridge_subnets_only() -> None:
+    pattern = re.compile(address_pattern(ipaddress.IPv4Network("10.213.7.0/24")))
+    assert pattern.fullmatch("10.213.7.42")
+    for other in ("10.213.70.1", "10.213.8.42", "10.0.0.7", "10x213.7.42"):  # kwok's made-up addresses among them
+        assert not pattern.fullmatch(other), other
+    with pytest.raises(ValueError, match="octet"):
+        address_pattern(ipaddress.IPv4Network("10.213.0.0/20"))

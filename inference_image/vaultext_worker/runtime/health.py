@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+OUTCOMES = ("processed", "dead_letter")
+STAGES = ("download", "decode", "inference", "message")
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -26,6 +28,11 @@ class Metrics:
         self.vault_unavailable = Gauge(
             "vaultext_vault_unavailable", "1 while consumption is paused because Vault fails", registry=self.registry
         )
+        # Series present at 0 from the start: a rate over them answers 0, not nothing, before the first of each.
+        for outcome in OUTCOMES:
+            self.recordings.labels(outcome=outcome)
+        for stage in STAGES:
+            self.stage_seconds.labels(stage=stage)
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)

@@ -200,3 +200,29 @@ def test_sigterm_hands_back_the_record_in_hand_at_once(
     assert processed_by(first) == 0 and processed_by(second) == 1
     exactly_once(second, ["cam/held.mp4"])
     assert second.dead_letters(1, timeout_s=2) == []
+
+
+def test_sigterm_finishes_the_recording_in_hand_and_hands_back_the_rest_of_its_batch(
+    kafka: Kafka, vault: VaultStandIn, detector: Path, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    first, second = share_workers(kafka, vault, detector, tmp_path, 2, {}, lock_ms=60_000)
+    workers.extend([first, second])
+    keys = ["cam/slow.mp4", "cam/next-1.mp4", "cam/next-2.mp4"]
+    for index, key in enumerate(keys):
+        vault.put("storj", key, clip(index))
+    vault.delay("cam/slow.mp4", 3)
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 200})
+    for key in keys:  # one record batch: the first worker acquires all three at once
+        producer.produce(first.topic, encoded(vault_event(key)), partition=0)
+    assert producer.flush(30) == 0
+    first.start()
+    wait_for(lambda: "vaultext_in_flight 1.0" in first.get("/metrics")[1], 60, "the first worker to be processing")
+    stopped = time.monotonic()
+    first.signal(signal.SIGTERM)
+    assert first.wait(30) == 0, first.log()
+    assert "releasing 2 fetched records not started" in first.log()
+    second.start()
+    exactly_once(second, keys)
+    assert time.monotonic() - stopped < 40  # long before the records' one-minute lock would have run out
+    assert (processed_by(first), processed_by(second)) == (1, 2), first.log()
+    assert second.dead_letters(1, timeout_s=2) == []

@@ -183,6 +183,9 @@ class ShareWorker(Processing):
             return outcome
 
     def _release_unstarted(self, messages: list[Message]) -> None:
+        if messages:
+            log.info("releasing %d fetched records not started (offsets %s)", len(messages),
+                     ", ".join(f"{m.partition()}/{m.offset()}" for m in messages))  # fmt: skip
         for message in messages:
             self._acknowledge(message, AcknowledgeType.RELEASE)
 

@@ -37,6 +37,7 @@ def load_factory(spec: str) -> ModelFactory:
 def run_worker(factory: ModelFactory | None = None, env: dict[str, str] | None = None) -> int:
     """Run the Kafka worker until SIGTERM/SIGINT. Images with their own model call this with their factory."""
     from vaultext_worker.runtime.consumer import Worker  # Kafka client only where the worker runs
+    from vaultext_worker.runtime.share_consumer import ShareWorker
     from vaultext_worker.runtime.vault import VaultClient
 
     environment = dict(os.environ if env is None else env)
@@ -64,7 +65,8 @@ def run_worker(factory: ModelFactory | None = None, env: dict[str, str] | None =
         model = factory(settings.model)
         analyser = Analyser(model, settings.sampling, metrics.observe_stage, settings.model.batch_size)
         backoff = (max(settings.vault.backoff_s, 0.1), settings.vault.breaker_backoff_max_s)
-        Worker(settings.kafka, analyser, vault.download, metrics, health, stopping, backoff).run()
+        mode = ShareWorker if settings.kafka.consumption == "share" else Worker
+        mode(settings.kafka, analyser, vault.download, metrics, health, stopping, backoff).run()
     except Exception as error:
         health.failed = f"{type(error).__name__}: {error}"
         log.exception("the worker stopped on an error")

@@ -12,6 +12,7 @@ from vaultext_worker.runtime.origins import BadLocationError, Origin
 from vaultext_worker.runtime.sampling import SAMPLING_MODES
 
 DEFAULT_MODEL_PATH = "/opt/vaultext/model.onnx"
+CONSUMPTION_MODES = ("group", "share")
 
 
 class ConfigError(ValueError):
@@ -163,10 +164,20 @@ class KafkaSettings:
     # below the broker's default message.max.bytes (1048588); dead-letter records are cut to fit
     max_record_bytes: int = 1_000_000
     max_deliveries: int = 3
+    # `group`: a consumer group (KAFKA_GROUP), offsets committed; `share`: a share group (queue), records acknowledged
+    consumption: str = "group"
+    # share mode: the delivery at which a record is dead-lettered as `poison` unprocessed; the broker's own limit
+    # (group.share.delivery.count.limit, 5 by default) must not be lower, or it drops the record first
+    share_delivery_limit: int = 5
+    # share mode: how long a record is held while Vault fails before it is released; below the record lock (30 s)
+    share_hold_ms: int = 20_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KafkaSettings:
         input_topic = _required(env, "QUEUE_NAME")
+        consumption = env.get("VAULTEXT_KAFKA_CONSUMPTION", "").strip().lower() or "group"
+        if consumption not in CONSUMPTION_MODES:
+            raise ConfigError(f"VAULTEXT_KAFKA_CONSUMPTION={consumption!r}; expected group or share")
         default_security = "SASL_PLAINTEXT" if env.get("KAFKA_USERNAME") else "PLAINTEXT"
         return cls(
             broker=_required(env, "KAFKA_BROKER"),
@@ -184,6 +195,9 @@ class KafkaSettings:
             publish_timeout_ms=_integer(env, "VAULTEXT_PUBLISH_TIMEOUT_MS", 30_000, minimum=1_000),
             max_record_bytes=_integer(env, "VAULTEXT_MAX_RECORD_BYTES", 1_000_000, minimum=4_096),
             max_deliveries=_integer(env, "VAULTEXT_MAX_DELIVERIES", 3, minimum=1),
+            consumption=consumption,
+            share_delivery_limit=_integer(env, "VAULTEXT_SHARE_DELIVERY_LIMIT", 5, minimum=2),
+            share_hold_ms=_integer(env, "VAULTEXT_SHARE_HOLD_MS", 20_000, minimum=0),
         )
 
     def client_config(self) -> dict[str, str]:

@@ -23,6 +23,7 @@ def test_defaults() -> None:
     assert settings.model.conf_threshold == 0.25 and settings.model.iou_threshold == 0.45
     assert settings.model.batch_size == 8 and settings.metrics_port == 8080
     assert settings.vault.max_download_bytes == 536870912
+    assert settings.kafka.consumption == "group" and settings.kafka.share_delivery_limit == 5
 
 
 def test_every_name_of_the_contract_is_read() -> None:
@@ -53,6 +54,9 @@ def test_every_name_of_the_contract_is_read() -> None:
         "VAULTEXT_PUBLISH_TIMEOUT_MS": "5000",
         "VAULTEXT_MAX_RECORD_BYTES": "65536",
         "VAULTEXT_MAX_DELIVERIES": "4",
+        "VAULTEXT_KAFKA_CONSUMPTION": " Share ",
+        "VAULTEXT_SHARE_DELIVERY_LIMIT": "3",
+        "VAULTEXT_SHARE_HOLD_MS": "1500",
     }
     s = WorkerSettings.from_env(env)
     assert s.kafka.client_config() == {
@@ -70,6 +74,7 @@ def test_every_name_of_the_contract_is_read() -> None:
     assert s.vault.trusted_hosts == ("minio.example:9000", "vault-b") and s.vault.breaker_backoff_max_s == 5
     assert (s.kafka.publish_attempts, s.kafka.publish_timeout_ms) == (2, 5000)
     assert (s.kafka.max_record_bytes, s.kafka.max_deliveries) == (65536, 4)
+    assert (s.kafka.consumption, s.kafka.share_delivery_limit, s.kafka.share_hold_ms) == ("share", 3, 1500)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +92,8 @@ def test_every_name_of_the_contract_is_read() -> None:
         ({"VAULT_API_URL": "vault:8081"}, "VAULT_API_URL: .* not an http"),
         ({"VAULTEXT_VAULT_TRUSTED_HOSTS": "http://minio"}, "not a host"),
         ({"VAULTEXT_MAX_DELIVERIES": "0"}, "at least 1"),
+        ({"VAULTEXT_KAFKA_CONSUMPTION": "queue"}, "expected group or share"),
+        ({"VAULTEXT_SHARE_DELIVERY_LIMIT": "1"}, "at least 2"),
     ],
 )
 def test_bad_settings_are_named(change: dict[str, str], message: str) -> None:

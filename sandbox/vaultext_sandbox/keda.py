@@ -55,6 +55,18 @@ def _environment(kube: Kube) -> dict[str, str]:
             "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE}
 
 
+def _kubectl(kube: Kube, *args: str, input: str | None = None, attempts: int = 3) -> None:
+    """kubectl, tried again after a moment (a CRD just applied can briefly be unknown); fails with its stderr."""
+    for attempt in range(1, attempts + 1):
+        answer = kube.kubectl(*args, input=input, check=False)
+        if answer.returncode == 0:
+            return
+        if attempt == attempts:
+            raise StartupError(f"kubectl {' '.join(args[:2])} failed (exit {answer.returncode}): "
+                               f"{answer.stderr.strip()[-2000:]}")
+        time.sleep(1)
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -135,8 +147,8 @@ def _register_adapter(kube: Kube, port: int) -> None:
                             "group": "external.metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
                             "groupPriorityMinimum": 100, "versionPriority": 100}}
     for manifest in (service, api_service):
-        kube.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=vaultext-sandbox", "-f", "-",
-                     input=json.dumps(manifest))
+        _kubectl(kube, "apply", "--server-side", "--force-conflicts", "--field-manager=vaultext-sandbox", "-f", "-",
+                 input=json.dumps(manifest))
 
 
 def _api_available(kube: Kube) -> bool:
@@ -167,17 +179,27 @@ def _start_adapter(binaries: Path, kube: Kube, cert_dir: Path, logs: Path, grpc:
     return adapter, port
 
 
-def start_keda(workdir: Path, kube: Kube, detached: bool = False) -> Keda:
+def _require_hpa_controller(controller_manager: ManagedProcess) -> None:
+    """KEDA only feeds metrics; the controller-manager's HPA controller does the scaling."""
+    marker = 'controller="horizontal-pod-autoscaler-controller"'
+    controller_manager.wait_until(
+        lambda: any("Started controller" in line and marker in line
+                    for line in controller_manager.log_path.read_text(errors="replace").splitlines()),
+        timeout=60, what="running the HPA controller (KEDA's ScaledObjects would never scale)")
+
+
+def start_keda(workdir: Path, kube: Kube, controller_manager: ManagedProcess, detached: bool = False) -> Keda:
     """Install KEDA's CRDs and start its operator and metrics adapter; returns once the external metrics API
     answers through the apiserver."""
     if not keda_built():
         raise StartupError(MISSING_BUILD)
     started = time.monotonic()
+    _require_hpa_controller(controller_manager)
     binaries, logs, cert_dir = ensure("keda"), workdir / "logs", workdir / "certs"
-    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(binaries / "crds"))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/scaledobjects.keda.sh",
-                 "crd/triggerauthentications.keda.sh")
-    kube.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(
+    _kubectl(kube, "apply", "--server-side", "--force-conflicts", "-f", str(binaries / "crds"))
+    _kubectl(kube, "wait", "--for=condition=Established", "--timeout=60s", "crd/scaledobjects.keda.sh",
+             "crd/triggerauthentications.keda.sh")
+    _kubectl(kube, "apply", "--server-side", "-f", "-", input=json.dumps(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KEDA_NAMESPACE}}))
     _write_certificates(kube, binaries, cert_dir, logs, detached)
 

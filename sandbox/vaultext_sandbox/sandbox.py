@@ -145,7 +145,10 @@ class Sandbox:
             raise StartupError("KEDA needs a sandbox made with Sandbox(with_keda=True): its apiserver must serve "
                                "aggregated APIs")
         if self.keda_install is None:
-            self.keda_install = start_keda(self.workdir / "keda", self.kube(), detached=self.detached)
+            kube = self.kube()
+            assert self.control_plane is not None
+            controller_manager = next(p for p in self.control_plane.processes if p.name == "kube-controller-manager")
+            self.keda_install = start_keda(self.workdir / "keda", kube, controller_manager, detached=self.detached)
         return self.keda_install
 
     def start(self, kafka: bool = True, prometheus: bool = False, real_node_gpus: int | None = None) -> None:

@@ -2,12 +2,14 @@
 against the operator's builtin engine, on the same burst, in one run.
 
     python -m vaultext_sandbox build --with-keda     # once, about 5 minutes
-    .venv/bin/python bench/keda/bench_keda.py [--polling 5,30] [--no-cap-case] [--plot F.png] [--json F.json]
+    .venv/bin/python bench/keda/bench_keda.py [--runs 3] [--polling 5,30] [--no-cap-case] [--plot F.png]
+                                              [--json F.json]
 
 Both engines scale the same VaultExtension (only `engine` differs): minReplicas 0, maxReplicas 12,
 lagThreshold 10, one GPU per replica on kwok GPU nodes. For each polling interval:
 1. 500 messages land on 12 partitions (lag 500 -> 12 replicas, capped at the partition count); prints both
-   trajectories (seconds after the burst -> replicas), the time to 12 replicas and the ratio KEDA / builtin;
+   trajectories (seconds after the burst -> replicas), the time to 12 replicas (median of --runs) and the ratio
+   of the medians KEDA / builtin;
 2. (polling 5 s) 55 messages on 5 partitions: KEDA settles at partitions + 1 (its cap applies only when
    lag / threshold in integers exceeds the partition count, and the HPA's ceil adds one: KEDA #4483), the
    builtin engine at the partition count.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -44,16 +47,27 @@ def describe(trajectory: Trajectory) -> str:
     return f"  {burst.engine:8} {trajectory.steps()}   {reached or f'settled at {trajectory.settled}'}"
 
 
+def median_reach(runs: list[Trajectory]) -> float:
+    return statistics.median(run.reached_at for run in runs if run.reached_at is not None)
+
+
 def report(burst_runs: list[Trajectory], cap_runs: list[Trajectory]) -> list[str]:
     lines = [f"burst: {MESSAGES} messages over {PARTITIONS} partitions, lagThreshold 10, minReplicas 0, "
              f"maxReplicas 12, 1 GPU per replica on kwok nodes (seconds after the burst landed -> replicas)"]
     for polling in sorted({run.burst.polling_interval for run in burst_runs}):
-        runs = {run.burst.engine: run for run in burst_runs if run.burst.polling_interval == polling}
         lines.append(f"pollingInterval {polling} s:")
-        lines += [describe(runs[engine]) for engine in ("keda", "builtin") if engine in runs]
-        keda, builtin = runs.get("keda"), runs.get("builtin")
-        if keda and builtin and keda.reached_at is not None and builtin.reached_at is not None:
-            lines.append(f"  ratio KEDA / builtin time to {TARGET}: {keda.reached_at / builtin.reached_at:.1f}x")
+        medians = {}
+        for engine in ("keda", "builtin"):
+            runs = [run for run in burst_runs if run.burst.polling_interval == polling and run.burst.engine == engine]
+            if not runs:
+                continue
+            lines += [describe(run) for run in runs]
+            medians[engine] = median_reach(runs)
+            times = sorted(run.reached_at or 0.0 for run in runs)
+            lines.append(f"  {engine:8} time to {TARGET}: median {medians[engine]:.1f} s over {len(runs)} runs "
+                         f"(min {times[0]:.1f}, max {times[-1]:.1f})")
+        if len(medians) == 2:
+            lines.append(f"  ratio KEDA / builtin (medians): {medians['keda'] / medians['builtin']:.1f}x")
     if cap_runs:
         lines.append(f"{CAP_MESSAGES} messages over {CAP_PARTITIONS} partitions (lag 11 each), lagThreshold 10, "
                      f"pollingInterval {cap_runs[0].burst.polling_interval} s:")
@@ -73,6 +87,8 @@ def as_json(runs: list[Trajectory]) -> list[dict[str, object]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--polling", default="5,30", help="pollingInterval values, comma-separated")
+    parser.add_argument("--runs", type=int, default=3, help="bursts per engine and polling interval (the HPA's "
+                        "15 s sync falls at a random phase, so one run is one draw)")
     parser.add_argument("--no-cap-case", action="store_true", help=f"skip the {CAP_PARTITIONS}-partition case")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the trajectories (default: in the log dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the trajectories as JSON")
@@ -98,11 +114,12 @@ def main() -> int:
         operator = OperatorProcess(kube.kubeconfig, namespace, kafka.bootstrap, workdir / "operator.log")
         bench = Bench(kube.api, namespace, kafka.bootstrap)
         try:
-            for polling in pollings:
-                for engine in ("keda", "builtin"):
-                    burst = Burst(engine, polling, PARTITIONS, MESSAGES, TARGET)
-                    burst_runs.append(bench.run(burst, QUIET_SECONDS, timeout=2 * polling + 150))
-                    print(describe(burst_runs[-1]), f"(pollingInterval {polling} s)", flush=True)
+            for run in range(1, args.runs + 1):
+                for polling in pollings:
+                    for engine in ("keda", "builtin"):
+                        burst = Burst(engine, polling, PARTITIONS, MESSAGES, TARGET)
+                        burst_runs.append(bench.run(burst, QUIET_SECONDS, timeout=2 * polling + 150))
+                        print(describe(burst_runs[-1]), f"(pollingInterval {polling} s, run {run})", flush=True)
             if not args.no_cap_case:
                 for engine in ("keda", "builtin"):
                     burst = Burst(engine, min(pollings), CAP_PARTITIONS, CAP_MESSAGES, None)

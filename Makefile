@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox down test lint bench bench-worker binaries host-packages images demo
+.PHONY: sandbox down test lint bench bench-keda bench-worker binaries host-packages images demo
 # The real node and the image builds need a few Debian packages (installed as root when missing).
 HOST_PACKAGES := podman buildah debootstrap libseccomp-dev
 REAL_NODE := $(shell [ "$$(id -u)" = 0 ] && echo --real-node)
@@ -54,6 +54,11 @@ lint: $(STAMP)
 bench: binaries
 	$(PY) bench/sandbox_startup.py
 	$(PY) bench/scaling/bench_autoscaling.py --runs 5 --groups 100,1000 --extensions 1000
+
+## Real KEDA v2.21.0 against the builtin engine on the same bursts (builds KEDA first: about 5 minutes, once).
+bench-keda: binaries
+	$(PY) -m vaultext_sandbox build --with-keda
+	$(PY) bench/keda/bench_keda.py --runs 3 --plot bench/keda/keda_vs_builtin.png
 
 ## The worker against Ultralytics, which runs in a venv of its own (torch is large: several GB, once).
 bench-worker: $(STAMP) $(BENCH_VENV)/.installed

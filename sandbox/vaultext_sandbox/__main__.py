@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .binaries import COMPONENTS, ensure_all, progress
+from .binaries import COMPONENTS, KEDA_VERSION, OPTIONAL_COMPONENTS, ensure_all, progress
 from .demo import add_demo_arguments, run_demo
 from .errors import SandboxError
 from .node.real_node import RealNode, ctr_import
@@ -35,9 +35,11 @@ def running_pids(state: dict[str, Any]) -> dict[str, bool]:
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
     names = args.components or list(COMPONENTS)
-    unknown = sorted(set(names) - set(COMPONENTS))
+    names += ["keda"] if args.with_keda and "keda" not in names else []
+    known = [*COMPONENTS, *OPTIONAL_COMPONENTS]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        print(f"unknown components {unknown}; choose from {list(COMPONENTS)}", file=sys.stderr)
+        print(f"unknown components {unknown}; choose from {known}", file=sys.stderr)
         return 2
     for name, path in ensure_all(names).items():
         progress(f"{name}: {path}")
@@ -159,7 +161,11 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m vaultext_sandbox", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build and cache every binary (or the named ones)")
-    build.add_argument("components", nargs="*", metavar="COMPONENT", help=f"any of {', '.join(COMPONENTS)}")
+    build.add_argument("components", nargs="*", metavar="COMPONENT",
+                       help=f"any of {', '.join([*COMPONENTS, *OPTIONAL_COMPONENTS])} (default: all but the optional "
+                            f"{', '.join(OPTIONAL_COMPONENTS)})")
+    build.add_argument("--with-keda", action="store_true",
+                       help=f"also build KEDA {KEDA_VERSION} (operator, metrics adapter, CRDs) for bench/keda")
     build.set_defaults(run=cmd_build)
     up = commands.add_parser("up", help="start the sandbox in the background and print its addresses")
     up.add_argument("--gpu-nodes", type=int, default=None,

@@ -32,6 +32,7 @@ PROMETHEUS_VERSION = "v3.5.1"
 PROMETHEUS_MODULE_VERSION = "v0.305.1"
 KAFKA_VERSION = "4.4.0"
 HELM_VERSION = "v3.22.0"
+KEDA_VERSION = "v2.21.0"  # optional: `build --with-keda`, for bench/keda
 CONTAINERD_VERSION = "v2.4.2"  # with runc v1.5.3 and the CNI plugins v1.10.0: sandbox/go/node/go.mod
 NODE_TAGS = "no_btrfs no_devmapper no_zfs"  # snapshotters the node never uses, and whose C headers it lacks
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
@@ -180,6 +181,26 @@ def build_helm(target: Path) -> None:
     )
 
 
+def build_keda(target: Path) -> None:
+    """keda-operator and keda-adapter, and KEDA's CRDs copied from the same module (never committed here)."""
+    module = GO_DIR / "keda"
+    commands = "github.com/kedacore/keda/v2/cmd"
+    ldflags = f"-s -w -X github.com/kedacore/keda/v2/version.Version={KEDA_VERSION.removeprefix('v')}"
+    for name in ("operator", "adapter"):
+        run_step(f"go build keda-{name}",
+                 ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(target / f"keda-{name}"),
+                  f"{commands}/{name}"],
+                 cwd=module, env=go_env(target))
+    listed = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "github.com/kedacore/keda/v2"], cwd=module,
+                            env={**os.environ, **go_env(target)}, capture_output=True, text=True, check=False)
+    bases = Path(listed.stdout.strip()) / "config" / "crd" / "bases"
+    if listed.returncode != 0 or not bases.is_dir():
+        raise BuildError(f"KEDA's CRDs not found in the module cache ({bases}): {listed.stderr.strip()}")
+    (target / "crds").mkdir()
+    for crd in sorted(bases.glob("*.yaml")):
+        shutil.copyfile(crd, target / "crds" / crd.name)
+
+
 def fetch_kafka(target: Path) -> None:
     run_step(
         "mvn copy Kafka jars",
@@ -211,13 +232,31 @@ COMPONENTS: dict[str, Component] = {
                               (*go_pins("node"), GO_DIR / "node" / "pause" / "main.go"), NODE_BINARIES,
                               build_node_runtime),
 }
+# Built only when asked for by name (`build keda` or `build --with-keda`), never by the default build.
+OPTIONAL_COMPONENTS: dict[str, Component] = {
+    "keda": Component("keda", KEDA_VERSION, go_pins("keda"), ("keda-operator", "keda-adapter", "crds"), build_keda),
+}
+
+
+def component_named(name: str) -> Component:
+    known = {**COMPONENTS, **OPTIONAL_COMPONENTS}
+    if name not in known:
+        raise BuildError(f"unknown component {name!r}; choose from {sorted(known)}")
+    return known[name]
+
+
+def built(name: str) -> Path | None:
+    """The cached folder of a component when it is complete, without building it."""
+    component = component_named(name)
+    final = component.directory()
+    return final if all((final / output).exists() for output in component.outputs) else None
 
 
 def ensure(name: str) -> Path:
     """Return the cached folder of one component, building it first when absent."""
-    component = COMPONENTS[name]
+    component = component_named(name)
     final = component.directory()
-    if all((final / output).exists() for output in component.outputs):
+    if built(name) is not None:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     progress(f"building {component.name} {component.version} (cached afterwards in {final}) ...")

@@ -17,6 +17,9 @@ from .processes import ManagedProcess, free_port, start_with_free_ports
 
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
+FRONT_PROXY_CLIENT = "front-proxy-client"
+# The HPA controller's period (Kubernetes' default, set so the KEDA benchmark's assumption is visible).
+HPA_SYNC_PERIOD = "15s"
 
 
 @dataclass
@@ -58,6 +61,38 @@ def _service_account_keys(workdir: Path) -> tuple[Path, Path]:
     return private, public
 
 
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def front_proxy_flags(workdir: Path) -> list[str]:
+    """The aggregation layer's flags: a front-proxy CA and the client certificate the apiserver presents to
+    aggregated API servers (KEDA's metrics adapter), which trust the identity headers it sends with it."""
+    folder = workdir / "front-proxy"
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = folder / "ca.key", folder / "ca.crt"
+    key, csr, crt, extensions = (folder / f"client.{suffix}" for suffix in ("key", "csr", "crt", "ext"))
+    _openssl("req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-days", "30", "-subj", "/CN=front-proxy-ca",
+             "-keyout", str(ca_key), "-out", str(ca_crt))
+    _openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", f"/CN={FRONT_PROXY_CLIENT}",
+             "-keyout", str(key), "-out", str(csr))
+    extensions.write_text("extendedKeyUsage = clientAuth\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-days", "30", "-extfile", str(extensions), "-out", str(crt))
+    return [
+        f"--requestheader-client-ca-file={ca_crt}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-username-headers=X-Remote-User",
+        f"--proxy-client-cert-file={crt}",
+        f"--proxy-client-key-file={key}",
+        # Reach an aggregated server through its Service (an ExternalName to localhost), not through Endpoints,
+        # which refuse loopback addresses.
+        "--enable-aggregator-routing=false",
+    ]
+
+
 def _start_etcd(workdir: Path, logs: Path, detached: bool) -> tuple[ManagedProcess, str]:
     client, peer = free_port(), free_port()
     etcd = ManagedProcess(
@@ -85,7 +120,8 @@ def _start_etcd(workdir: Path, logs: Path, detached: bool) -> tuple[ManagedProce
 
 
 def _start_apiserver(
-    workdir: Path, logs: Path, etcd_url: str, token: str, detached: bool, advertise_address: str | None
+    workdir: Path, logs: Path, etcd_url: str, token: str, detached: bool, advertise_address: str | None,
+    aggregation: list[str],
 ) -> tuple[ManagedProcess, str]:
     port = free_port()
     cert_dir = workdir / "certs"
@@ -114,6 +150,7 @@ def _start_apiserver(
             "--enable-priority-and-fairness=false",
             # `kubectl logs` reaches a real node by its bridge address, never through a DNS lookup of its name.
             "--kubelet-preferred-address-types=InternalIP",
+            *aggregation,
         ],
         logs / "kube-apiserver.log",
         detached=detached,
@@ -127,24 +164,28 @@ def _start_apiserver(
     return apiserver, server
 
 
-def start_control_plane(workdir: Path, detached: bool = False, advertise_address: str | None = None) -> ControlPlane:
-    """Start every control-plane process and wait until the cluster can schedule pods onto kwok nodes."""
+def start_control_plane(workdir: Path, detached: bool = False, advertise_address: str | None = None,
+                        aggregation: bool = False) -> ControlPlane:
+    """Start every control-plane process and wait until the cluster can schedule pods onto kwok nodes; with
+    ``aggregation``, the apiserver can also serve aggregated APIs (KEDA's external metrics)."""
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     processes: list[ManagedProcess] = []
+    aggregation_flags = front_proxy_flags(workdir) if aggregation else []
     try:
         etcd, etcd_url = start_with_free_ports(lambda: _start_etcd(workdir, logs, detached))
         processes.append(etcd)
         apiserver, server = start_with_free_ports(
-            lambda: _start_apiserver(workdir, logs, etcd_url, token, detached, advertise_address)
+            lambda: _start_apiserver(workdir, logs, etcd_url, token, detached, advertise_address, aggregation_flags)
         )
         processes.append(apiserver)
         ca_file = workdir / "certs" / "apiserver.crt"
         verified = ssl.create_default_context(cafile=str(ca_file))
         kubeconfig = workdir / "kubeconfig"
         _write_kubeconfig(kubeconfig, server, ca_file, token)
-        controllers = _start_controllers(workdir, logs, kubeconfig, detached)
+        hpa = [f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}"] if aggregation else []
+        controllers = _start_controllers(workdir, logs, kubeconfig, detached, hpa)
         processes += controllers
         # The controller-manager's service-account controller creating `default` proves it reached the apiserver.
         controllers[0].wait_until(
@@ -162,7 +203,8 @@ def start_control_plane(workdir: Path, detached: bool = False, advertise_address
     return ControlPlane(workdir, server, kubeconfig, ca_file, processes)
 
 
-def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bool) -> list[ManagedProcess]:
+def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bool,
+                       extra_controller_flags: list[str]) -> list[ManagedProcess]:
     binaries = ensure("kubernetes")
     controller_manager = ManagedProcess(
         "kube-controller-manager",
@@ -177,6 +219,7 @@ def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bo
             "--secure-port=0",
             "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
             "--node-monitor-grace-period=60s",
+            *extra_controller_flags,
         ],
         logs / "kube-controller-manager.log",
         detached=detached,

@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 
 from .kafka import Kafka
+from .keda import MISSING_BUILD, keda_built
 from .kube import Kube
 from .node.real_node import NOT_ROOT, RealNode
 from .project_images import BuiltImage, build_project_images
@@ -22,7 +23,8 @@ from .sandbox import Sandbox, sweep_stale_workdirs
 from .vault_standin import VaultStandIn
 
 FIXTURE_MARKERS = {"kube": "kube", "namespace": "kube", "kafka": "kafka", "prometheus": "prometheus",
-                   "real_node": "node", "project_images": "node", "vault_for_pods": "node"}
+                   "real_node": "node", "project_images": "node", "vault_for_pods": "node",
+                   "keda_sandbox": "keda"}
 REAL_NODE_GPUS = 4
 
 
@@ -59,6 +61,20 @@ def kafka(sandbox: Sandbox) -> Kafka:
 @pytest.fixture(scope="session")
 def prometheus(sandbox: Sandbox) -> Prometheus:
     return sandbox.prometheus()
+
+
+@pytest.fixture(scope="session")
+def keda_sandbox() -> Iterator[Sandbox]:
+    """A second sandbox whose apiserver serves aggregated APIs, running real KEDA (operator and metrics adapter);
+    skipped, with the reason, when KEDA's optional build is absent."""
+    if not keda_built():
+        pytest.skip(MISSING_BUILD)
+    running = Sandbox(with_keda=True)
+    try:
+        running.keda()
+        yield running
+    finally:
+        running.close()
 
 
 @pytest.fixture(scope="session")

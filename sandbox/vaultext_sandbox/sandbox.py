@@ -15,7 +15,9 @@ from typing import Any
 
 from .binaries import progress
 from .control_plane import ControlPlane, start_control_plane
+from .errors import StartupError
 from .kafka import Kafka, start_kafka
+from .keda import Keda, start_keda
 from .kube import Kube
 from .node.network import Bridge, create_bridge, delete_bridge
 from .node.real_node import RealNode, require_root, start_real_node, teardown_node
@@ -52,10 +54,12 @@ class Sandbox:
 
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX)))
     detached: bool = False
+    with_keda: bool = False  # an apiserver that serves aggregated APIs, so that `keda()` can run real KEDA
     control_plane: ControlPlane | None = None
     kube_handle: Kube | None = None
     kafka_broker: Kafka | None = None
     prometheus_server: Prometheus | None = None
+    keda_install: Keda | None = None
     bridge: Bridge | None = None
     real_node: RealNode | None = None
     relays: list[ManagedProcess] = field(default_factory=list)  # relays and other helper processes
@@ -118,7 +122,7 @@ class Sandbox:
             started = time.monotonic()
             self.control_plane = start_control_plane(
                 self.workdir / "cluster", detached=self.detached,
-                advertise_address=self.bridge.gateway if self.bridge else None,
+                advertise_address=self.bridge.gateway if self.bridge else None, aggregation=self.with_keda,
             )
             self.kube_handle = Kube(self.control_plane.kubeconfig, self.control_plane.server)
             progress(f"cluster up in {time.monotonic() - started:.1f} s")
@@ -143,6 +147,18 @@ class Sandbox:
             subnet = self.bridge.subnet if self.bridge else None
             self.prometheus_server.discover_pods(ClusterAccess(self.kube_handle.kubeconfig, subnet))
 
+    def keda(self) -> Keda:
+        """Real KEDA (operator and metrics adapter) scaling through the controller-manager's HPA controller."""
+        if not self.with_keda:
+            raise StartupError("KEDA needs a sandbox made with Sandbox(with_keda=True): its apiserver must serve "
+                               "aggregated APIs")
+        if self.keda_install is None:
+            kube = self.kube()
+            assert self.control_plane is not None
+            controller_manager = next(p for p in self.control_plane.processes if p.name == "kube-controller-manager")
+            self.keda_install = start_keda(self.workdir / "keda", kube, controller_manager, detached=self.detached)
+        return self.keda_install
+
     def start(self, kafka: bool = True, prometheus: bool = False, real_node_gpus: int | None = None) -> None:
         """Start the cluster and, at the same time, the other parts asked for (Kafka's JVM is the slowest);
         with ``real_node_gpus``, the bridge first and then a real node."""
@@ -166,7 +182,7 @@ class Sandbox:
         found = list(self.control_plane.processes) if self.control_plane else []
         found += [part.process for part in (self.kafka_broker, self.prometheus_server) if part is not None]
         found += self.real_node.processes if self.real_node else []
-        return found + self.relays
+        return found + self.relays + (self.keda_install.processes if self.keda_install else [])
 
     def close(self) -> None:
         if self.real_node is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vaultext_sandbox import binaries
+from vaultext_sandbox.__main__ import main as sandbox_cli
 from vaultext_sandbox.errors import BuildError
 
 
@@ -55,3 +56,15 @@ def test_a_half_built_component_is_never_used(cache: Path, tmp_path: Path, monke
 
     pin.write_text("module pinned\n// bumped\n")
     assert component.directory() != built  # a changed pin builds anew
+
+
+def test_keda_is_optional_and_never_claimed_built_from_an_empty_cache(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "keda" not in binaries.COMPONENTS  # what a plain `build` (and CI) builds
+    assert binaries.built("keda") is None
+    assert sandbox_cli(["build", "--with-keda", "no-such-part"]) == 2  # refused before building anything
+    assert "'no-such-part'" in capsys.readouterr().err
+    assert not cache.exists() or not any(cache.iterdir())
+    with pytest.raises(BuildError, match=r"unknown component 'kedda'; choose from \[.*'keda'"):
+        binaries.ensure("kedda")

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from kubernetes import client
 
 from .images import REPO
 from .node.real_node import REAL_NODE_TOLERATION
+from .readings import TopicCounter, group_lag, share_group_lag
 from .sandbox import Sandbox
 from .synthetic.recordings import RecordingSpec, cached_recording
 
@@ -118,6 +119,7 @@ class Extension:
     max_replicas: int = 4
     lag_threshold: int = 5
     stabilization_seconds: int = 15
+    consumption: str = "group"  # or "share": the workers read as one share group (KIP-932)
     env: dict[str, str] = field(default_factory=lambda: {"VAULTEXT_LOG_LEVEL": "INFO"})
     extra_spec: dict[str, Any] = field(default_factory=dict)  # more VaultExtension spec fields, e.g. `scratch`
     keys: list[str] = field(default_factory=list)
@@ -145,7 +147,7 @@ class Extension:
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
                 "gpu": {"tolerations": [REAL_NODE_TOLERATION]},
                 "kafka": {"input": {"topic": self.input_topic}, "output": {"topic": self.output_topic},
-                          "deadLetter": {"topic": self.dead_letter_topic}},
+                          "deadLetter": {"topic": self.dead_letter_topic}, "consumption": self.consumption},
                 "autoscaling": {"minReplicas": 1, "maxReplicas": self.max_replicas,
                                 "lagThreshold": self.lag_threshold, "pollingInterval": 2,
                                 "scaleDownStabilizationSeconds": self.stabilization_seconds},
@@ -181,7 +183,9 @@ class Extension:
 
     def publish(self, keys: list[str]) -> list[str]:
         """One Vault event per stored recording on the input topic, acknowledged by the broker."""
-        producer = Producer({"bootstrap.servers": self.sandbox.kafka().bootstrap, "linger.ms": 5})
+        # One event per producer batch, as Vault sends one per request: a share group hands out whole batches.
+        producer = Producer({"bootstrap.servers": self.sandbox.kafka().bootstrap, "linger.ms": 5,
+                             "batch.num.messages": 1})
         for key in keys:
             producer.produce(self.input_topic, json.dumps(vault_event(key)).encode(), key=key)
         if producer.flush(30) != 0:
@@ -230,68 +234,6 @@ def vault_event(key: str) -> dict[str, Any]:
                     "metadata": {"uploadtime": str(now), "event-instancename": "camera1", "capture": "IPCamera",
                                  "productid": "sandbox", "event-timestamp": str(now)}},
     }
-
-
-class TopicCounter:
-    """Reads a topic from its start and counts records by the recording key they carry."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.counts: dict[str, int] = {}
-        self.reasons: dict[str, int] = {}  # dead-letter records: how many for each reason
-        self.records = 0
-        # log_level 2: a broker restart (a fault the tests inject on purpose) is not worth a line per retry.
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"counter-{uuid.uuid4().hex[:8]}",
-                                   "log_level": 2, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        self._consumer.subscribe([topic])
-
-    def poll(self, seconds: float = 0.5) -> int:
-        """Read what arrived within ``seconds``; returns the total so far."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            message = self._consumer.poll(0.1)
-            if message is None or message.error() is not None:
-                continue
-            self.records += 1
-            key, reason = record_key(message.value() or b"")
-            self.counts[key] = self.counts.get(key, 0) + 1
-            if reason:
-                self.reasons[reason] = self.reasons.get(reason, 0) + 1
-        return self.records
-
-    def close(self) -> None:
-        self._consumer.close()
-
-
-def record_key(value: bytes) -> tuple[str, str]:
-    """The recording a result or dead-letter record is about (``?`` when it cannot be told), and a dead-letter
-    record's reason with its detail (empty for a result)."""
-    try:
-        record = json.loads(value)
-    except ValueError:
-        return "?", ""
-    reason = ""
-    if isinstance(record, dict) and isinstance(record.get("message"), dict):
-        reason = f"{record.get('reason')}: {str(record.get('detail'))[:200]}"
-        record = record["message"]  # a dead-letter record wraps the event
-    payload = record.get("payload") if isinstance(record, dict) else None
-    return (str(payload.get("key", "?")) if isinstance(payload, dict) else "?"), reason
-
-
-def group_lag(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    """The consumer group's lag on ``topic``: end offsets minus committed ones (uncommitted counts in full)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                         "log_level": 2})
-    try:
-        assigned = [TopicPartition(topic, p) for p in range(partitions)]
-        committed = {tp.partition: tp.offset for tp in consumer.committed(assigned, timeout=10)}
-        lag = 0
-        for tp in assigned:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            done = committed.get(tp.partition, -1)
-            lag += high - (done if done >= 0 else low)
-        return lag
-    finally:
-        consumer.close()
 
 
 def container_id(pod: Any) -> str:
@@ -345,8 +287,9 @@ class Observer:
             if condition.type == "PodScheduled" and condition.reason == "Unschedulable"
         )
         group = f"vaultext-{extension.namespace}-{extension.name}"
+        read = share_group_lag if extension.consumption == "share" else group_lag
         try:
-            lag = group_lag(extension.sandbox.kafka().bootstrap, group, extension.input_topic, extension.partitions)
+            lag = read(extension.sandbox.kafka().bootstrap, group, extension.input_topic, extension.partitions)
         except KafkaException:
             lag = self.samples[-1].lag if self.samples else -1  # broker restarting: keep the last reading
         sample = Sample(round(time.monotonic() - self.started, 1), lag, replicas, ready, self.results.records,
@@ -355,7 +298,8 @@ class Observer:
         return sample
 
     def run_until(self, done: Callable[[Sample], bool], timeout: float,
-                  on_sample: Callable[[Sample], None] | None = None, interval: float = 1.0) -> Sample:
+                  on_sample: Callable[[Sample], None] | None = None, interval: float = 1.0,
+                  explain: Callable[[], str] | None = None) -> Sample:
         deadline = time.monotonic() + timeout
         while True:
             sample = self.sample()
@@ -364,7 +308,8 @@ class Observer:
             if done(sample):
                 return sample
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not done within {timeout:.0f} s; last sample {sample}")
+                raise TimeoutError(f"not done within {timeout:.0f} s; last sample {sample}\n"
+                                   f"{explain() if explain else ''}")
             time.sleep(interval)
 
     def close(self) -> None:

@@ -167,9 +167,9 @@ def _api_available(kube: Kube) -> bool:
     return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
-def _relay(name: str, routes: list[str], logs: Path, detached: bool,
+def _relay(name: str, routes: list[str], log_path: Path, detached: bool,
            before_exec: Callable[[], None] | None = None) -> ManagedProcess:
-    return ManagedProcess(name, [sys.executable, "-m", "vaultext_sandbox", "relay", *routes], logs / f"{name}.log",
+    return ManagedProcess(name, [sys.executable, "-m", "vaultext_sandbox", "relay", *routes], log_path,
                           detached=detached, before_exec=before_exec)
 
 
@@ -194,13 +194,15 @@ def _start_adapter(binaries: Path, kube: Kube, cert_dir: Path, logs: Path, grpc:
     sockets: into the namespace for the apiserver and the operator's gRPC (same port numbers on both sides, so
     the kubeconfig and flags stay as they are), out of it for the apiserver to reach the adapter's secure port."""
     port, apiserver = free_port(), int(kube.server.rsplit(":", 1)[1])
-    sockets = logs.parent / f"sockets-{port}"
+    sockets = logs.parent / f"sockets-{port}"  # per attempt, like the relays' logs: a retry never reads an old one
     sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
     to_apiserver, to_operator, to_adapter = (f"unix:{sockets / name}.sock" for name in ("kube", "grpc", "adapter"))
     host_side = _relay("keda-relay-host", [f"{to_apiserver}=127.0.0.1:{apiserver}", f"{to_operator}=127.0.0.1:{grpc}",
-                                           f"127.0.0.1:{port}={to_adapter}"], logs, detached)
+                                           f"127.0.0.1:{port}={to_adapter}"], logs / f"keda-relay-host-{port}.log",
+                       detached)
     inside = _relay("keda-relay-netns", [f"127.0.0.1:{apiserver}={to_apiserver}", f"127.0.0.1:{grpc}={to_operator}",
-                                         f"{to_adapter}=127.0.0.1:{port}"], logs, detached, enter_new_namespace)
+                                         f"{to_adapter}=127.0.0.1:{port}"], logs / f"keda-relay-netns-{port}.log",
+                    detached, enter_new_namespace)
     kubeconfig = str(kube.kubeconfig)
     adapter = ManagedProcess(
         "keda-adapter",

@@ -33,6 +33,7 @@ from plot import plot
 
 from vaultext_sandbox import Sandbox
 from vaultext_sandbox.keda import MISSING_BUILD, keda_built
+from vaultext_sandbox.netns import NEEDS_ROOT, can_make_namespaces
 
 CRD = REPOSITORY / "crds" / "vaultextensions.vault.kerberos.io.yaml"
 MESSAGES, PARTITIONS, TARGET = 500, 12, 12
@@ -95,6 +96,9 @@ def main() -> int:
     args = parser.parse_args()
     if not keda_built():
         print(f"bench/keda skipped: {MISSING_BUILD}", file=sys.stderr)
+        return 0
+    if not can_make_namespaces():
+        print(f"bench/keda skipped: {NEEDS_ROOT}", file=sys.stderr)
         return 0
     pollings = [int(value) for value in args.polling.split(",") if value]
     workdir = Path(tempfile.mkdtemp(prefix="vaultext-bench-keda-"))

@@ -1,4 +1,5 @@
-"""Real KEDA (operator and metrics adapter) against the sandbox's apiserver, run out of cluster on 127.0.0.1.
+"""Real KEDA (operator and metrics adapter) against the sandbox's apiserver, run out of cluster on 127.0.0.1; the
+adapter, which binds its ``/metrics`` on every interface, in a network namespace of its own (netns.py).
 
 Needs a control plane started with aggregation (``Sandbox(with_keda=True)``) and the optional ``keda`` build
 (``python -m vaultext_sandbox build --with-keda``). The kube-controller-manager's HPA controller then scales on
@@ -10,10 +11,14 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from kubernetes import client
@@ -21,6 +26,7 @@ from kubernetes import client
 from .binaries import KEDA_VERSION, built, ensure, progress
 from .errors import StartupError
 from .kube import Kube
+from .netns import NEEDS_ROOT, can_make_namespaces, enter_namespace_of, enter_new_namespace
 from .processes import ManagedProcess, free_port, log_tail, start_with_free_ports
 
 KEDA_NAMESPACE = "keda"
@@ -30,6 +36,7 @@ CERT_FILES = ("ca.crt", "tls.crt", "tls.key")
 OPERATOR_AUTHORITY = f"keda-operator.{KEDA_NAMESPACE}.svc.cluster.local"
 METRICS_SERVICE = "keda-metrics-apiserver"
 EXTERNAL_METRICS_API = "v1beta1.external.metrics.k8s.io"
+ADAPTER_METRICS_PORT = 8080  # KEDA's default; inside the adapter's namespace nothing else listens
 MISSING_BUILD = (f"KEDA {KEDA_VERSION} is not built; build it with `python -m vaultext_sandbox build --with-keda` "
                  "(about 5 minutes, once)")
 
@@ -38,12 +45,13 @@ MISSING_BUILD = (f"KEDA {KEDA_VERSION} is not built; build it with `python -m va
 class Keda:
     cert_dir: Path
     operator: ManagedProcess
+    relays: list[ManagedProcess]  # host side first, then the one that holds the adapter's network namespace
     adapter: ManagedProcess
     grpc_port: int
 
     @property
     def processes(self) -> list[ManagedProcess]:
-        return [self.operator, self.adapter]
+        return [self.operator, *self.relays, self.adapter]
 
 
 def keda_built() -> bool:
@@ -159,9 +167,42 @@ def _api_available(kube: Kube) -> bool:
     return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
+def _relay(name: str, routes: list[str], log_path: Path, detached: bool,
+           before_exec: Callable[[], None] | None = None) -> ManagedProcess:
+    return ManagedProcess(name, [sys.executable, "-m", "vaultext_sandbox", "relay", *routes], log_path,
+                          detached=detached, before_exec=before_exec)
+
+
+def _relay_serving(log_path: Path) -> bool:
+    return "relay serving" in log_path.read_text()
+
+
+def _tls_answers(port: int) -> bool:
+    """A TLS handshake on 127.0.0.1:port: through the relays, only the adapter itself completes one."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as raw, context.wrap_socket(raw):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
 def _start_adapter(binaries: Path, kube: Kube, cert_dir: Path, logs: Path, grpc: int,
-                   detached: bool) -> tuple[ManagedProcess, int]:
-    port = free_port()
+                   detached: bool) -> tuple[list[ManagedProcess], ManagedProcess, int]:
+    """The adapter in a network namespace of its own, joined to the host's 127.0.0.1 by two relays over Unix
+    sockets: into the namespace for the apiserver and the operator's gRPC (same port numbers on both sides, so
+    the kubeconfig and flags stay as they are), out of it for the apiserver to reach the adapter's secure port."""
+    port, apiserver = free_port(), int(kube.server.rsplit(":", 1)[1])
+    sockets = logs.parent / f"sockets-{port}"  # per attempt, like the relays' logs: a retry never reads an old one
+    sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
+    to_apiserver, to_operator, to_adapter = (f"unix:{sockets / name}.sock" for name in ("kube", "grpc", "adapter"))
+    host_side = _relay("keda-relay-host", [f"{to_apiserver}=127.0.0.1:{apiserver}", f"{to_operator}=127.0.0.1:{grpc}",
+                                           f"127.0.0.1:{port}={to_adapter}"], logs / f"keda-relay-host-{port}.log",
+                       detached)
+    inside = _relay("keda-relay-netns", [f"127.0.0.1:{apiserver}={to_apiserver}", f"127.0.0.1:{grpc}={to_operator}",
+                                         f"{to_adapter}=127.0.0.1:{port}"], logs / f"keda-relay-netns-{port}.log",
+                    detached, enter_new_namespace)
     kubeconfig = str(kube.kubeconfig)
     adapter = ManagedProcess(
         "keda-adapter",
@@ -169,14 +210,28 @@ def _start_adapter(binaries: Path, kube: Kube, cert_dir: Path, logs: Path, grpc:
          f"--cert-dir={cert_dir}", f"--tls-cert-file={cert_dir / 'tls.crt'}",
          f"--tls-private-key-file={cert_dir / 'tls.key'}", f"--lister-kubeconfig={kubeconfig}",
          f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
-         # KEDA binds its /metrics on every interface (no address flag): a free port at least.
-         f"--port={free_port()}", "--zap-log-level=info", "--zap-encoder=console",
+         # Bound on every interface of the namespace (the flag takes no address): only its loopback.
+         f"--port={ADAPTER_METRICS_PORT}", "--zap-log-level=info", "--zap-encoder=console",
          f"--metrics-service-address=127.0.0.1:{grpc}", f"--metrics-service-grpc-authority={OPERATOR_AUTHORITY}"],
         logs / "keda-adapter.log", env=_environment(kube), detached=detached,
     )
-    adapter.start()
-    adapter.wait_until(lambda: _accepts(port), timeout=60, what="serving")
-    return adapter, port
+    started: list[ManagedProcess] = []
+    try:
+        for relay in (host_side, inside):
+            relay.start()
+            started.append(relay)
+            relay.wait_until(partial(_relay_serving, relay.log_path), timeout=30, what="listening")
+        namespace_holder = inside.pid
+        assert namespace_holder is not None
+        adapter.before_exec = lambda: enter_namespace_of(namespace_holder)
+        adapter.start()
+        started.append(adapter)
+        adapter.wait_until(lambda: _tls_answers(port), timeout=60, what="serving (TLS through its relays)")
+    except BaseException:
+        for process in reversed(started):
+            process.stop(grace=5)
+        raise
+    return [host_side, inside], adapter, port
 
 
 def _require_hpa_controller(controller_manager: ManagedProcess) -> None:
@@ -193,6 +248,8 @@ def start_keda(workdir: Path, kube: Kube, controller_manager: ManagedProcess, de
     answers through the apiserver."""
     if not keda_built():
         raise StartupError(MISSING_BUILD)
+    if not can_make_namespaces():
+        raise StartupError(NEEDS_ROOT)
     started = time.monotonic()
     _require_hpa_controller(controller_manager)
     binaries, logs, cert_dir = ensure("keda"), workdir / "logs", workdir / "certs"
@@ -212,12 +269,12 @@ def start_keda(workdir: Path, kube: Kube, controller_manager: ManagedProcess, de
 
     operator, grpc = start_with_free_ports(launch_operator)
     try:
-        adapter, port = start_with_free_ports(
+        relays, adapter, port = start_with_free_ports(
             lambda: _start_adapter(binaries, kube, cert_dir, logs, grpc, detached))
     except BaseException:
         operator.stop(grace=5)
         raise
-    keda = Keda(cert_dir, operator, adapter, grpc)
+    keda = Keda(cert_dir, operator, relays, adapter, grpc)
     try:
         _register_adapter(kube, port)
         adapter.wait_until(lambda: _api_available(kube), timeout=90,

@@ -47,21 +47,33 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     detached: bool = False
+    # Runs in the child just before exec (e.g. to enter a network namespace); it must not start threads.
+    before_exec: Callable[[], None] | None = None
     popen: subprocess.Popen[bytes] | None = None
     pid: int | None = None
+
+    def _in_child(self) -> None:
+        if not self.detached:
+            _die_with_parent()
+        if self.before_exec is not None:
+            self.before_exec()
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-                start_new_session=True,
-                preexec_fn=None if self.detached else _die_with_parent,
-            )
+            try:
+                self.popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **self.env},
+                    start_new_session=True,
+                    preexec_fn=self._in_child if self.before_exec or not self.detached else None,
+                )
+            except subprocess.SubprocessError as error:  # the child's hook failed; the child never ran
+                raise StartupError(f"{self.name} could not be started: its set-up before exec failed "
+                                   f"({error})") from error
         self.pid = self.popen.pid
 
     def running(self) -> bool:

@@ -16,6 +16,7 @@ from kubernetes import client
 from .kafka import Kafka
 from .keda import MISSING_BUILD, keda_built
 from .kube import Kube
+from .netns import NEEDS_ROOT, can_make_namespaces
 from .node.real_node import NOT_ROOT, RealNode
 from .project_images import BuiltImage, build_project_images
 from .prometheus import Prometheus
@@ -69,6 +70,8 @@ def keda_sandbox() -> Iterator[Sandbox]:
     skipped, with the reason, when KEDA's optional build is absent."""
     if not keda_built():
         pytest.skip(MISSING_BUILD)
+    if not can_make_namespaces():
+        pytest.skip(NEEDS_ROOT)
     running = Sandbox(with_keda=True)
     try:
         running.keda()

@@ -19,6 +19,7 @@ from .errors import StartupError
 from .kafka import Kafka, start_kafka
 from .keda import Keda, start_keda
 from .kube import Kube
+from .netns import NEEDS_ROOT, can_make_namespaces
 from .node.network import Bridge, create_bridge, delete_bridge
 from .node.real_node import RealNode, require_root, start_real_node, teardown_node
 from .processes import ManagedProcess, free_port, pid_alive
@@ -152,6 +153,8 @@ class Sandbox:
         if not self.with_keda:
             raise StartupError("KEDA needs a sandbox made with Sandbox(with_keda=True): its apiserver must serve "
                                "aggregated APIs")
+        if not can_make_namespaces():
+            raise StartupError(NEEDS_ROOT)
         if self.keda_install is None:
             kube = self.kube()
             assert self.control_plane is not None

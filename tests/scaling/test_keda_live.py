@@ -16,6 +16,7 @@ from vaultext_operator.builders.keda import scaled_object, trigger_metadata
 from vaultext_sandbox import Sandbox
 from vaultext_sandbox.errors import StartupError
 from vaultext_sandbox.kafka import Kafka
+from vaultext_sandbox.netns import namespace_id, tcp_listeners
 
 from .kafka_helpers import commit, create_topic, produce, unique
 
@@ -27,6 +28,22 @@ def test_keda_needs_a_sandbox_made_for_it(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match=r"Sandbox\(with_keda=True\)"):
         sandbox.keda()
     assert sandbox.control_plane is None  # refused before starting anything
+
+
+@pytest.mark.kube
+def test_no_keda_process_listens_beyond_loopback_on_the_host(keda_sandbox: Sandbox) -> None:
+    """The adapter binds its /metrics on every interface: in its own network namespace that is its loopback only,
+    and every socket KEDA's processes and their relays listen on in the host's namespace is on 127.0.0.1."""
+    keda = keda_sandbox.keda()
+    pids = {process.name: process.pid for process in keda.processes}
+    assert None not in pids.values() and set(pids) >= {"keda-operator", "keda-adapter", "keda-relay-host"}
+    listeners = tcp_listeners(pid for pid in pids.values() if pid is not None)
+    names = {pid: name for name, pid in pids.items()}
+    on_host = sorted((names[pid], address, port) for pid, found in listeners.items() for address, port in found)
+    assert [entry for entry in on_host if entry[1] != "127.0.0.1"] == []
+    # The adapter's secure port reaches the host only through the relay; its /metrics not at all.
+    assert {name for name, _, _ in on_host} == {"keda-operator", "keda-relay-host"}, on_host
+    assert namespace_id(pids["keda-adapter"]) == namespace_id(pids["keda-relay-netns"]) != namespace_id("self")
 
 
 def deployment(name: str, namespace: str) -> dict[str, Any]:

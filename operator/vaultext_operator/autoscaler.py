@@ -92,7 +92,7 @@ class Autoscaler:
     def __init__(self, settings: OperatorSettings, kafka: LagSource | None = None,
                  prometheus: PrometheusLagSource | None = None, metrics: OperatorMetrics | None = None,
                  prometheus_url: str | None = None, clock: Callable[[], float] = time.time,
-                 leading: Callable[[], bool] = lambda: True, caches: Mapping[str, kube.Cache] | None = None) -> None:
+                 leading: Callable[[], bool] = lambda: True, caches: Mapping[str, kube.Watched] | None = None) -> None:
         self.settings = settings
         self.caches = dict(caches or {})  # kind -> watched objects; a LIST per tick only while one is not synced
         self.leading = leading  # only the elected replica acts
@@ -357,6 +357,6 @@ class Autoscaler:
                                                      body["metadata"]["resourceVersion"])
                 return True
             except kube.Conflict:
-                body = kube.get_extension(ref.namespace, ref.name)
+                body = kube.get_extension(ref.namespace, ref.name, fresh=True)
         log.info("status of %s/%s kept moving while writing; the next poll writes again", ref.namespace, ref.name)
         return False

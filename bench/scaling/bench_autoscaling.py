@@ -128,7 +128,12 @@ def main() -> int:
     try:
         kube, kafka = sandbox.kube(), sandbox.kafka()
         kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
+        deadline = time.monotonic() + 120  # a busy apiserver may not know the CRD for a moment after the apply
+        while kube.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{PLURAL}.{GROUP}",
+                           check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the VaultExtension CRD was not established")
+            time.sleep(1)
         for groups in sizes(args.groups):
             bench_poll(kafka.bootstrap, groups, args.runs)
         if args.blackhole is not None:

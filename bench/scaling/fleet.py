@@ -189,9 +189,11 @@ def warm(kube: Any, bootstrap: str, count: int, topic: str, workdir: Path, timeo
     try:
         time.sleep(5)  # started and watching
         started = time.monotonic()
-        created = create_extensions(kube, namespace, count, topic)
-        print(f"  [warm N={count}] created in {created:.1f} s", flush=True)
-        return watch_until_ready(kube, namespace, operator, count, started, "warm", timeout)
+        with ThreadPoolExecutor(1) as creator:  # progress shows while they are still being created
+            creation = creator.submit(create_extensions, kube, namespace, count, topic)
+            creation.add_done_callback(lambda done: print(
+                f"  [warm N={count}] all created {done.result():.1f} s after the first", flush=True))
+            return watch_until_ready(kube, namespace, operator, count, started, "warm", timeout)
     finally:
         operator.stop()
         client.CoreV1Api(kube.api).delete_namespace(namespace)

@@ -190,8 +190,10 @@ def get(api_version: str, kind: str, namespace: str | None, name: str, fresh: bo
     cache = _caches.get(kind)
     if not fresh and cache is not None and cache.covers(namespace) and cache.synced:
         return cache.get(namespace or "", name)
+    # not fresh: the apiserver's own watch cache may answer (resourceVersion 0), sparing etcd a quorum read
+    query = None if fresh else [("resourceVersion", "0")]
     try:
-        return _call("GET", _path(api_version, kind, namespace, name))
+        return _call("GET", _path(api_version, kind, namespace, name), query=query)
     except ApiError as error:
         if error.status == 404:
             return None
@@ -228,7 +230,9 @@ def list_all(api_version: str, kind: str, label_selector: str = "", field_select
 def list_versioned(api_version: str, kind: str, label_selector: str = "", field_selector: str = "",
                    namespace: str | None = None) -> tuple[list[Json], str]:
     """Every object of a kind in a namespace (None: all), and the list's resourceVersion (where a watch starts)."""
-    answer = _call("GET", _path(api_version, kind, namespace), query=_selectors(label_selector, field_selector))
+    # resourceVersion 0: served from the apiserver's watch cache (as informers do), not a range read of etcd
+    query = [("resourceVersion", "0"), *_selectors(label_selector, field_selector)]
+    answer = _call("GET", _path(api_version, kind, namespace), query=query)
     return answer.get("items") or [], str((answer.get("metadata") or {}).get("resourceVersion", ""))
 
 
@@ -302,7 +306,7 @@ def _secret(namespace: str, name: str) -> Json | None:
     if _secret_namespaces is not None and namespace not in _secret_namespaces:
         raise SecretOutsideWatch(f"Secret {namespace}/{name} is outside the watched namespaces "
                                  f"({', '.join(sorted(_secret_namespaces))}); not read")
-    return get("v1", "Secret", namespace, name, fresh=True)
+    return get("v1", "Secret", namespace, name)
 
 
 def secret_keys(namespace: str, name: str) -> set[str] | None:

@@ -125,8 +125,9 @@ def children_digest(manifests: list[Json]) -> str:
 
 def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings,
                    ) -> tuple[Blocker | None, Json | None]:
-    """Applies every child, after a server-side dry run of all of them: all apply, or none does. Nothing is
-    sent when every child exists and the Deployment carries the digest of exactly these manifests.
+    """Applies every child (the Deployment last). Once the Deployment exists, after a server-side dry run of
+    all of them: all apply, or none does. Nothing is sent when every child exists and the Deployment carries
+    the digest of exactly these manifests.
 
     Returns what blocks, and the Deployment as it now is (or None)."""
     live = kube.get("apps/v1", "Deployment", ref.namespace, ref.name)
@@ -139,8 +140,9 @@ def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operat
     deployment_metadata = manifests[-1]["metadata"]
     deployment_metadata["annotations"] = {**deployment_metadata.get("annotations", {}), CHILDREN_DIGEST: digest}
     try:
-        for manifest in manifests:
-            kube.apply(manifest, MANAGER, dry_run=True)
+        if live is not None:  # a running Deployment never meets half its update; a new one has nothing to lose
+            for manifest in manifests:
+                kube.apply(manifest, MANAGER, dry_run=True)
         applied = [kube.apply(manifest, MANAGER) for manifest in manifests]
     except kube.ApplyError as error:
         return Blocker(APPLY_FAILED, str(error)), live
@@ -184,19 +186,25 @@ def reconcile(body: Json, settings: OperatorSettings, bind_topics_later: TopicRe
     return blocker
 
 
-def bind_topics_now(namespace: str, name: str, settings: OperatorSettings) -> None:
-    """Binds one extension's topics as its spec says (read afresh) and reports TopicsReady."""
+def bind_topics(namespace: str, name: str, settings: OperatorSettings) -> Verdict | None:
+    """Binds one extension's topics as its spec says (as last seen); the TopicsReady verdict (None: gone)."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
-        return
+        return None
     try:
         spec = VaultExtensionSpec.model_validate(extension.get("spec") or {})
     except ValidationError:
-        return  # the reconcile reports it
+        return None  # the reconcile reports it
     ref = extension_ref(extension)
     binding = resolve_kafka(spec, ref, settings)
-    verdict = bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
-    refresh_status(namespace, name, extra={TOPICS_READY: verdict})
+    return bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
+
+
+def bind_topics_now(namespace: str, name: str, settings: OperatorSettings) -> None:
+    """Binds one extension's topics and reports TopicsReady at once."""
+    verdict = bind_topics(namespace, name, settings)
+    if verdict is not None:
+        refresh_status(namespace, name, extra={TOPICS_READY: verdict})
 
 
 def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings,

@@ -22,12 +22,14 @@ from . import kube
 from .api import API_VERSION, KIND
 from .autoscaler import CHILD_SELECTOR, LIVE_PODS, Autoscaler
 from .cache import Cache, Changed, Trim, deployment_essentials, only_identity
-from .conditions import INVALID_SPEC
+from .conditions import INVALID_SPEC, Verdict
 from .leadership import LeaderElector
-from .reconcile import bind_topics_now, converge, owner_of, refresh_status, resync
+from .reconcile import bind_topics, converge, owner_of, refresh_status, resync
+from .scaling.report import TOPICS_READY
 from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
+STATUS_SETTLE_SECONDS = 1.0
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
@@ -128,6 +130,7 @@ class Runtime:
         self.statuses = WorkQueue(self._refresh_status, workers=4, name="status refresh", retry_seconds=retry)
         self.topics = WorkQueue(self._bind_topics, workers=4, name="topic binding", retry_seconds=retry)
         self._looked_at: set[tuple[str, str]] = set()  # extensions this process has converged at least once
+        self._topics_ready: dict[tuple[str, str], Verdict] = {}  # the last binding's TopicsReady per extension
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._health: ThreadingHTTPServer | None = None
@@ -159,6 +162,7 @@ class Runtime:
         if change == "DELETED" or metadata.get("deletionTimestamp"):
             self.autoscaler.untrack(*key)
             self._looked_at.discard(key)
+            self._topics_ready.pop(key, None)
             return
         self.autoscaler.track(body)
         status = body.get("status") or {}
@@ -172,8 +176,8 @@ class Runtime:
         namespace = deployment["metadata"]["namespace"]
         if change == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
             self.reconciles.request(namespace, owner)
-        else:
-            self.statuses.request(namespace, owner)
+        else:  # a rollout changes its status several times a second: one status write for all of them
+            self.statuses.later(namespace, owner, STATUS_SETTLE_SECONDS)
 
     def _converge(self, namespace: str, name: str) -> float | None:
         if not self.leading():
@@ -186,11 +190,14 @@ class Runtime:
 
     def _refresh_status(self, namespace: str, name: str) -> None:
         if self.leading():
-            refresh_status(namespace, name)
+            topics = self._topics_ready.get((namespace, name))
+            refresh_status(namespace, name, extra={TOPICS_READY: topics} if topics else None)
 
     def _bind_topics(self, namespace: str, name: str) -> None:
-        if self.leading():
-            bind_topics_now(namespace, name, self.settings)
+        """Binds; the verdict joins the next status refresh, so it and the Deployment's news share one write."""
+        if self.leading() and (verdict := bind_topics(namespace, name, self.settings)) is not None:
+            self._topics_ready[(namespace, name)] = verdict
+            self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
 
     def leading(self) -> bool:
         return self.elector is None or self.elector.is_leader()

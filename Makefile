@@ -53,7 +53,7 @@ lint: $(STAMP)
 ## Benchmarks: each prints medians and ratios against a baseline measured in the same run.
 bench: binaries
 	$(PY) bench/sandbox_startup.py
-	$(PY) bench/scaling/bench_autoscaling.py --runs 5 --groups 100,1000 --extensions 1000
+	$(PY) bench/scaling/bench_autoscaling.py --runs 5 --groups 100,1000 --blackhole 100 --warm 1000 --cold 1000
 
 ## The worker against Ultralytics, which runs in a venv of its own (torch is large: several GB, once).
 bench-worker: $(STAMP) $(BENCH_VENV)/.installed

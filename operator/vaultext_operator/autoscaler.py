@@ -103,7 +103,7 @@ class Autoscaler:
         self.clock = clock  # wall clock: times in the policy's history are comparable across restarts
         self._tracked: dict[tuple[str, str], Tracked] = {}
         self._lock = threading.Lock()
-        self._connections: dict[tuple[str, str | None], KafkaConnection] = {}  # read once per tick
+        self._connections: dict[tuple[str, str | None, str], KafkaConnection] = {}  # Secrets read once per tick
         self.last_tick_completed = time.monotonic()  # success or a handled failure: /healthz reads it
 
     def _observe_cluster(self, cluster: str, seconds: float) -> None:
@@ -193,7 +193,7 @@ class Autoscaler:
 
     def _connection(self, spec: VaultExtensionSpec, ref: ExtensionRef) -> KafkaConnection:
         binding = resolve_kafka(spec, ref, self.settings)
-        key = (ref.namespace, binding.auth_secret)
+        key = (ref.namespace, binding.auth_secret, binding.bootstrap_servers)
         if key not in self._connections:
             self._connections[key] = kafka_connection(binding, ref.namespace)
         return self._connections[key]

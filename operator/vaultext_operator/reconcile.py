@@ -156,14 +156,18 @@ def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operat
 
 
 TopicRequests = Callable[[str, str], None]  # (namespace, name): bind that extension's topics soon
+# (namespace, name, generation reconciled, further conditions): write that status soon
+StatusReports = Callable[[str, str, int, dict[str, Verdict]], None]
 
 
 def reconcile(body: Json, settings: OperatorSettings, bind_topics_later: TopicRequests | None = None,
-              ) -> Blocker | None:
+              report_later: StatusReports | None = None) -> Blocker | None:
     """Converges the children to the spec; returns what blocks it, if anything (status already says so).
 
     Topics need the Kafka cluster, which may be slow or gone: with `bind_topics_later` they are bound by a
     background worker (`bind_topics_now`), so a dead cluster never holds up the apply of the other children.
+    With `report_later`, an unblocked outcome is handed over for a status write a moment later, which then
+    also carries what the new Deployment and the topic binding report by then (one write instead of three).
     """
     ref = extension_ref(body)
     generation = int(body["metadata"].get("generation", 0))
@@ -181,8 +185,11 @@ def reconcile(body: Json, settings: OperatorSettings, bind_topics_later: TopicRe
         verdicts = bindings.converge(spec, ref, settings, topics=bind_topics_later is None)
         if bind_topics_later is not None:
             bind_topics_later(ref.namespace, ref.name)
-    refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker, extra=verdicts,
-                   deployment=deployment)
+    if blocker is None and report_later is not None:
+        report_later(ref.namespace, ref.name, generation, verdicts)
+    else:
+        refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker, extra=verdicts,
+                       deployment=deployment)
     return blocker
 
 
@@ -217,12 +224,13 @@ def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings,
 
 
 def converge(namespace: str, name: str, settings: OperatorSettings,
-             bind_topics_later: TopicRequests | None = None) -> Blocker | None:
+             bind_topics_later: TopicRequests | None = None, report_later: StatusReports | None = None,
+             ) -> Blocker | None:
     """Reconciles an extension (as the watch last saw it) when something is off; returns what blocks it."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp") or not _is_off(extension, settings):
         return None
-    return reconcile(extension, settings, bind_topics_later)
+    return reconcile(extension, settings, bind_topics_later, report_later)
 
 
 def resync(namespace: str, name: str, settings: OperatorSettings,

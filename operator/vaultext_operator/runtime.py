@@ -127,10 +127,12 @@ class Runtime:
         # cluster, so they are bound beside the reconcile, never inside it or the autoscaler's tick
         retry = settings.retry_delay_seconds
         self.reconciles = WorkQueue(self._converge, workers=16, name="reconcile", retry_seconds=retry)
-        self.statuses = WorkQueue(self._refresh_status, workers=4, name="status refresh", retry_seconds=retry)
+        self.statuses = WorkQueue(self._refresh_status, workers=16, name="status refresh", retry_seconds=retry)
         self.topics = WorkQueue(self._bind_topics, workers=4, name="topic binding", retry_seconds=retry)
         self._looked_at: set[tuple[str, str]] = set()  # extensions this process has converged at least once
         self._topics_ready: dict[tuple[str, str], Verdict] = {}  # the last binding's TopicsReady per extension
+        self._reconciled: dict[tuple[str, str], tuple[int, dict[str, Verdict]]] = {}  # outcomes not written yet
+        self._lock = threading.Lock()
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._health: ThreadingHTTPServer | None = None
@@ -183,15 +185,27 @@ class Runtime:
         if not self.leading():
             return None  # a newly elected replica resyncs every extension first
         self._looked_at.add((namespace, name))
-        blocker = converge(namespace, name, self.settings, self.topics.request)
+        blocker = converge(namespace, name, self.settings, self.topics.request, self._report_later)
         if blocker is not None and blocker.reason != INVALID_SPEC:
             return self.settings.retry_delay_seconds  # a Secret or a GPU node may appear: look again
         return None
 
+    def _report_later(self, namespace: str, name: str, generation: int, verdicts: dict[str, Verdict]) -> None:
+        with self._lock:
+            self._reconciled[(namespace, name)] = (generation, verdicts)
+        self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
+
     def _refresh_status(self, namespace: str, name: str) -> None:
-        if self.leading():
-            topics = self._topics_ready.get((namespace, name))
-            refresh_status(namespace, name, extra={TOPICS_READY: topics} if topics else None)
+        """One status write with everything known by now: the last unblocked reconcile's generation and
+        conditions (if not written yet), the topic binding's verdict, the Deployment as watched."""
+        if not self.leading():
+            return
+        with self._lock:
+            reconciled = self._reconciled.pop((namespace, name), None)
+        extra = dict(reconciled[1]) if reconciled else {}
+        if topics := self._topics_ready.get((namespace, name)):
+            extra[TOPICS_READY] = topics
+        refresh_status(namespace, name, generation=reconciled[0] if reconciled else None, extra=extra or None)
 
     def _bind_topics(self, namespace: str, name: str) -> None:
         """Binds; the verdict joins the next status refresh, so it and the Deployment's news share one write."""

@@ -330,7 +330,8 @@ class Autoscaler:
         # of the reconcile is repaired on the next poll.
         live = t.body.get("status") or {}
         stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE) or state_moved(
-            live.get("scalingState"), fields["scalingState"], STATUS_REFRESH_SECONDS)
+            live.get("scalingState"), fields["scalingState"], STATUS_REFRESH_SECONDS,
+            plan.spec.autoscaling.min_replicas)
         # lag/rates/drain alone are refreshed at most every STATUS_REFRESH_SECONDS, and not at all while idle
         moving = live.get("lag") != fields.get("lag") and now - t.last_status_at >= STATUS_REFRESH_SECONDS
         if (same_verdicts(live.get("conditions") or [], verdicts) and not stale and not force and not moving

@@ -119,10 +119,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="reaction runs per case, lag poll runs")
     parser.add_argument("--polling-interval", type=int, default=5)
     parser.add_argument("--groups", default="", help="batched lag poll: comma-separated group counts")
+    parser.add_argument("--controller-qps", type=int, default=0,
+                        help="the sandbox controller-manager's requests/s (0: Kubernetes' default, 20)")
     args = parser.parse_args()
     if not (args.warm or args.cold or args.groups or args.blackhole is not None):
         parser.error("nothing to measure: give --warm, --cold, --blackhole or --groups")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+    if args.controller_qps:
+        os.environ["VAULTEXT_SANDBOX_CONTROLLER_QPS"] = str(args.controller_qps)
+    print(f"controller-manager QPS: {args.controller_qps or 'default (20)'}", flush=True)
     sandbox = Sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="vaultext-bench-"))
     try:

@@ -53,7 +53,7 @@ lint: $(STAMP)
 ## Benchmarks: each prints medians and ratios against a baseline measured in the same run.
 bench: binaries
 	$(PY) bench/sandbox_startup.py
-	$(PY) bench/scaling/bench_autoscaling.py --runs 5 --groups 100,1000 --extensions 1000
+	$(PY) bench/scaling/bench_autoscaling.py --runs 5 --groups 100,1000 --blackhole 100 --warm 1000 --cold 1000
 
 ## Real KEDA v2.21.0 against the builtin engine on the same bursts (builds KEDA first: about 5 minutes, once).
 bench-keda: binaries

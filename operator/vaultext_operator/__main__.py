@@ -45,12 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     kube.use_kubeconfig(args.kubeconfig)
     namespaces = settings.watched_namespaces()
     logging.getLogger(__name__).info("handlers from %s; watching %s", handlers.__name__, namespaces or "all")
-    kopf.run(
-        standalone=True,
-        namespaces=namespaces,
-        clusterwide=not namespaces,
-        memo=kopf.Memo(settings=settings),
-    )
+    # kopf runs the process only (the watches are the runtime's, in `namespaces`): nothing for it to scan
+    kopf.run(standalone=True, clusterwide=True, memo=kopf.Memo(settings=settings))
     return 0
 
 

@@ -96,7 +96,7 @@ class Autoscaler:
     def __init__(self, settings: OperatorSettings, kafka: LagSource | None = None,
                  prometheus: PrometheusLagSource | None = None, metrics: OperatorMetrics | None = None,
                  prometheus_url: str | None = None, clock: Callable[[], float] = time.time,
-                 leading: Callable[[], bool] = lambda: True, caches: Mapping[str, kube.Cache] | None = None) -> None:
+                 leading: Callable[[], bool] = lambda: True, caches: Mapping[str, kube.Watched] | None = None) -> None:
         self.settings = settings
         self.caches = dict(caches or {})  # kind -> watched objects; a LIST per tick only while one is not synced
         self.leading = leading  # only the elected replica acts
@@ -107,7 +107,7 @@ class Autoscaler:
         self.clock = clock  # wall clock: times in the policy's history are comparable across restarts
         self._tracked: dict[tuple[str, str], Tracked] = {}
         self._lock = threading.Lock()
-        self._connections: dict[tuple[str, str | None], KafkaConnection] = {}  # read once per tick
+        self._connections: dict[tuple[str, str | None, str], KafkaConnection] = {}  # Secrets read once per tick
         self.last_tick_completed = time.monotonic()  # success or a handled failure: /healthz reads it
 
     def _observe_cluster(self, cluster: str, seconds: float) -> None:
@@ -197,7 +197,7 @@ class Autoscaler:
 
     def _connection(self, spec: VaultExtensionSpec, ref: ExtensionRef) -> KafkaConnection:
         binding = resolve_kafka(spec, ref, self.settings)
-        key = (ref.namespace, binding.auth_secret)
+        key = (ref.namespace, binding.auth_secret, binding.bootstrap_servers)
         if key not in self._connections:
             self._connections[key] = kafka_connection(binding, ref.namespace)
         return self._connections[key]
@@ -337,7 +337,8 @@ class Autoscaler:
         # of the reconcile is repaired on the next poll.
         live = t.body.get("status") or {}
         stale = any(live.get(k) != v for k, v in fields.items() if k not in VOLATILE) or state_moved(
-            live.get("scalingState"), fields["scalingState"], STATUS_REFRESH_SECONDS)
+            live.get("scalingState"), fields["scalingState"], STATUS_REFRESH_SECONDS,
+            plan.spec.autoscaling.min_replicas)
         # lag/rates/drain alone are refreshed at most every STATUS_REFRESH_SECONDS, and not at all while idle
         moving = live.get("lag") != fields.get("lag") and now - t.last_status_at >= STATUS_REFRESH_SECONDS
         if (same_verdicts(live.get("conditions") or [], verdicts) and not stale and not force and not moving
@@ -364,6 +365,6 @@ class Autoscaler:
                                                      body["metadata"]["resourceVersion"])
                 return True
             except kube.Conflict:
-                body = kube.get_extension(ref.namespace, ref.name)
+                body = kube.get_extension(ref.namespace, ref.name, fresh=True)
         log.info("status of %s/%s kept moving while writing; the next poll writes again", ref.namespace, ref.name)
         return False

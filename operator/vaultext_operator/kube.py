@@ -12,9 +12,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client, config
 from urllib3.exceptions import HTTPError
@@ -42,6 +42,7 @@ _CLUSTER_SCOPED = {"Node"}
 # (connect, read) seconds: a hung apiserver costs one call this long, never a stuck loop
 REQUEST_TIMEOUT = (3.05, 15.0)
 AUTOSCALER_MANAGER = "vaultext-autoscaler"  # owns only the Deployment's spec.replicas
+CONNECTIONS = 48  # kept open to the apiserver: every worker and watch thread at once
 WATCH_SECONDS = 60  # one watch request's server-side timeout; the cache then resumes from its resourceVersion
 _lock = threading.Lock()
 _api: client.ApiClient | None = None
@@ -73,14 +74,17 @@ def use_kubeconfig(kubeconfig: str | None = None) -> client.ApiClient:
     global _api
     with _lock:
         if _api is None:
+            configuration = client.Configuration()
             try:
                 if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                    config.load_incluster_config()
-                    _api = client.ApiClient()
+                    config.load_incluster_config(client_configuration=configuration)
                 else:
-                    _api = config.new_client_from_config(config_file=kubeconfig)
+                    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
             except config.ConfigException as error:
                 raise KubeError(f"no usable Kubernetes configuration: {error}") from error
+            # one connection per thread that may call at once (work queues, caches, autoscaler), none discarded
+            configuration.connection_pool_maxsize = CONNECTIONS
+            _api = client.ApiClient(configuration)
         return _api
 
 
@@ -181,10 +185,15 @@ def replace(manifest: Json) -> Json:
     return _call("PUT", path, manifest)
 
 
-def get(api_version: str, kind: str, namespace: str | None, name: str) -> Json | None:
-    """One object, or None when it (or its kind) does not exist."""
+def get(api_version: str, kind: str, namespace: str | None, name: str, fresh: bool = False) -> Json | None:
+    """One object, or None when it (or its kind) does not exist; from a synced cache unless `fresh`."""
+    cache = _caches.get(kind)
+    if not fresh and cache is not None and cache.covers(namespace) and cache.synced:
+        return cache.get(namespace or "", name)
+    # not fresh: the apiserver's own watch cache may answer (resourceVersion 0), sparing etcd a quorum read
+    query = None if fresh else [("resourceVersion", "0")]
     try:
-        return _call("GET", _path(api_version, kind, namespace, name))
+        return _call("GET", _path(api_version, kind, namespace, name), query=query)
     except ApiError as error:
         if error.status == 404:
             return None
@@ -207,23 +216,32 @@ def _selectors(label_selector: str, field_selector: str) -> list[tuple[str, str]
 
 
 def list_all(api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> list[Json]:
-    """Every object of a kind in all namespaces, in one LIST call."""
+    """Every object of a kind in all namespaces: from a synced cluster-wide cache of the same selection, else in
+    one LIST call."""
+    cache = _caches.get(kind)
+    if (cache is not None and cache.namespaces == (None,)
+            and (cache.label_selector, cache.field_selector) == (label_selector, field_selector)):
+        items = cache.items()
+        if items is not None:
+            return items
     return list_versioned(api_version, kind, label_selector, field_selector)[0]
 
 
 def list_versioned(api_version: str, kind: str, label_selector: str = "", field_selector: str = "",
-                   ) -> tuple[list[Json], str]:
-    """Every object of a kind in all namespaces, and the list's resourceVersion (where a watch starts)."""
-    answer = _call("GET", _path(api_version, kind, None), query=_selectors(label_selector, field_selector))
+                   namespace: str | None = None) -> tuple[list[Json], str]:
+    """Every object of a kind in a namespace (None: all), and the list's resourceVersion (where a watch starts)."""
+    # resourceVersion 0: served from the apiserver's watch cache (as informers do), not a range read of etcd
+    query = [("resourceVersion", "0"), *_selectors(label_selector, field_selector)]
+    answer = _call("GET", _path(api_version, kind, namespace), query=query)
     return answer.get("items") or [], str((answer.get("metadata") or {}).get("resourceVersion", ""))
 
 
 def watch(api_version: str, kind: str, resource_version: str, label_selector: str = "",
-          field_selector: str = "") -> Iterator[tuple[str, Json]]:
+          field_selector: str = "", namespace: str | None = None) -> Iterator[tuple[str, Json]]:
     """(type, object) events after `resource_version` for up to WATCH_SECONDS; `ApiError` 410 when it is too old."""
     query = [("watch", "1"), ("resourceVersion", resource_version), ("allowWatchBookmarks", "true"),
              ("timeoutSeconds", str(WATCH_SECONDS)), *_selectors(label_selector, field_selector)]
-    path = _path(api_version, kind, None)
+    path = _path(api_version, kind, namespace)
     response = _request("GET", path, None, query, "application/json", (REQUEST_TIMEOUT[0], WATCH_SECONDS + 15))
     stream = response.response
     try:
@@ -243,66 +261,57 @@ def watch(api_version: str, kind: str, resource_version: str, label_selector: st
         stream.release_conn()
 
 
-class Cache:
-    """One kind's objects kept current in memory by a LIST and then WATCHes, in its own thread: readers never
-    call the apiserver. `items()` is None until the first LIST and after a failure until the next one."""
+class Watched(Protocol):
+    """A kind's objects kept in memory by a watch (`cache.Cache`)."""
 
-    def __init__(self, api_version: str, kind: str, label_selector: str = "", field_selector: str = "") -> None:
-        self.api_version, self.kind = api_version, kind
-        self.label_selector, self.field_selector = label_selector, field_selector
-        self._objects: dict[tuple[str, str], Json] = {}
-        self._synced = False
-        self._lock = threading.Lock()
+    kind: str
+    namespaces: tuple[str | None, ...]  # (None,): the whole cluster
+    label_selector: str
+    field_selector: str
 
-    def items(self) -> list[Json] | None:
-        with self._lock:
-            return list(self._objects.values()) if self._synced else None
-
-    def run(self, stop: threading.Event, retry_seconds: float = 2.0) -> None:
-        while not stop.is_set():
-            try:
-                self._list_and_watch(stop)
-            except KubeError as error:  # 410 Gone, the apiserver away, ...: start again from a fresh LIST
-                with self._lock:
-                    self._synced = False
-                log.info("%s cache: %s; listing again", self.kind, error)
-                stop.wait(retry_seconds)
-            except Exception:  # never a silently stale cache: readers fall back to LISTs until it recovers
-                with self._lock:
-                    self._synced = False
-                log.exception("%s cache failed; listing again", self.kind)
-                stop.wait(retry_seconds)
-
-    def _list_and_watch(self, stop: threading.Event) -> None:
-        items, version = list_versioned(self.api_version, self.kind, self.label_selector, self.field_selector)
-        with self._lock:
-            self._objects = {_key(item): item for item in items}
-            self._synced = True
-        while not stop.is_set():
-            for kind, item in watch(self.api_version, self.kind, version, self.label_selector,
-                                    self.field_selector):
-                version = str((item.get("metadata") or {}).get("resourceVersion") or version)
-                with self._lock:
-                    if kind == "DELETED":
-                        self._objects.pop(_key(item), None)
-                    elif kind in ("ADDED", "MODIFIED"):
-                        self._objects[_key(item)] = item
-                if stop.is_set():
-                    return
+    @property
+    def synced(self) -> bool: ...
+    def covers(self, namespace: str | None) -> bool: ...
+    def get(self, namespace: str, name: str) -> Json | None: ...
+    def items(self) -> list[Json] | None: ...
 
 
-def _key(item: Json) -> tuple[str, str]:
-    metadata = item.get("metadata") or {}
-    return str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+_caches: dict[str, Watched] = {}  # kind -> the cache `get` answers from
 
 
-def get_extension(namespace: str, name: str) -> Json | None:
-    return get(API_VERSION, KIND, namespace, name)
+def serve_from(cache: Watched) -> None:
+    """`get` of this kind in the cache's namespaces answers from the cache once it is synced (a label-selected
+    cache thus says None for objects without the label: use it for the operator's own children)."""
+    _caches[cache.kind] = cache
+
+
+def get_extension(namespace: str, name: str, fresh: bool = False) -> Json | None:
+    return get(API_VERSION, KIND, namespace, name, fresh)
+
+
+class SecretOutsideWatch(KubeError):
+    """A Secret was asked for in a namespace the operator does not watch; it is not read."""
+
+
+_secret_namespaces: frozenset[str] | None = None  # None: the operator watches (and may read) every namespace
+
+
+def read_secrets_only_in(namespaces: Sequence[str]) -> None:
+    """Secrets are read only in these namespaces (the watched ones); empty: in every namespace."""
+    global _secret_namespaces
+    _secret_namespaces = frozenset(namespaces) or None
+
+
+def _secret(namespace: str, name: str) -> Json | None:
+    if _secret_namespaces is not None and namespace not in _secret_namespaces:
+        raise SecretOutsideWatch(f"Secret {namespace}/{name} is outside the watched namespaces "
+                                 f"({', '.join(sorted(_secret_namespaces))}); not read")
+    return get("v1", "Secret", namespace, name)
 
 
 def secret_keys(namespace: str, name: str) -> set[str] | None:
     """Keys of a Secret (its values are never looked at), or None when it does not exist."""
-    secret = get("v1", "Secret", namespace, name)
+    secret = _secret(namespace, name)
     if secret is None:
         return None
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
@@ -310,7 +319,7 @@ def secret_keys(namespace: str, name: str) -> set[str] | None:
 
 def secret_data(namespace: str, name: str) -> dict[str, str] | None:
     """A Secret's decoded values (Kafka credentials), or None when it does not exist."""
-    secret = get("v1", "Secret", namespace, name)
+    secret = _secret(namespace, name)
     if secret is None:
         return None
     decoded = {key: base64.b64decode(value).decode(errors="replace")

@@ -68,7 +68,7 @@ class LeaderElector:
     def step(self) -> bool:
         """One attempt to acquire or renew; returns whether this replica leads afterwards."""
         now = self.clock()
-        lease = kube.get(LEASE_API_VERSION, "Lease", self.namespace, self.name)
+        lease = kube.get(LEASE_API_VERSION, "Lease", self.namespace, self.name, fresh=True)
         if lease is None:
             return self._write(self._manifest(None, transitions=0), create=True, now=now)
         spec = lease.get("spec") or {}
@@ -90,7 +90,7 @@ class LeaderElector:
         if not self.is_leader():
             return
         try:
-            lease = kube.get(LEASE_API_VERSION, "Lease", self.namespace, self.name)
+            lease = kube.get(LEASE_API_VERSION, "Lease", self.namespace, self.name, fresh=True)
             if lease is not None and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
                 kube.replace(lease)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 REPEAT_SECONDS = 60.0
 LIBRDKAFKA_LOGGER = "vaultext_operator.librdkafka"  # confluent-kafka's clients log here (config `logger`)
 CLIENT_LOGGERS = ("kafka", LIBRDKAFKA_LOGGER)  # kafka-python's root logger and librdkafka's
+# kopf's per-object and per-activity lines ("Handler ... succeeded") and the HTTP client's: not events
+QUIET_LOGGERS = ("kopf.objects", "kopf.activities", "urllib3")
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -44,11 +46,11 @@ def tame_client_loggers(handlers: list[logging.Handler] | None = None) -> None:
     """WARNING and above, rate-limited, for the Kafka client libraries' own loggers (kafka-python logs from
     child loggers such as `kafka.net.manager`, which a filter on `kafka` itself would not see, so the limit sits
     on the handlers: by default the root logger's, where the operator's logging writes)."""
-    for name in CLIENT_LOGGERS:
+    for name in CLIENT_LOGGERS + QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers if handlers is None else handlers:
         if not any(isinstance(f, OncePerInterval) for f in handler.filters):
-            handler.addFilter(OncePerInterval(prefixes=CLIENT_LOGGERS))
+            handler.addFilter(OncePerInterval(prefixes=(*CLIENT_LOGGERS, "urllib3")))
 
 
 class StateLog:

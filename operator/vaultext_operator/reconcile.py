@@ -7,6 +7,8 @@ no-op and the status is only written when it differs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -18,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import bindings, kube
-from .api import KIND, VaultExtensionSpec
+from .api import GROUP, KIND, VaultExtensionSpec
 from .builders import (
     MANAGER,
     ExtensionRef,
@@ -52,6 +54,8 @@ from .settings import OperatorSettings
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
 STATUS_WRITE_ATTEMPTS = 5
+CHILDREN_DIGEST = f"{GROUP}/children-digest"  # on the Deployment: the digest of the children last applied
+STARTING = ("Reconciling", "DeploymentUnavailable")  # Ready reasons of a Deployment on its way up
 # Status writes of one extension are serialized, each from fresh reads, so the last write is never stale.
 _status_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 
@@ -114,65 +118,100 @@ def check_inputs(spec: VaultExtensionSpec, ref: ExtensionRef, settings: Operator
     return None
 
 
-def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings) -> Blocker | None:
-    """Applies every child, after a server-side dry run of all of them: all apply, or none does."""
+def children_digest(manifests: list[Json]) -> str:
+    """A digest of the children as the operator would apply them: equal digests, nothing to apply."""
+    return hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def apply_children(spec: VaultExtensionSpec, ref: ExtensionRef, settings: OperatorSettings,
+                   ) -> tuple[Blocker | None, Json | None]:
+    """Applies every child (the Deployment last). Once the Deployment exists, after a server-side dry run of
+    all of them: all apply, or none does. Nothing is sent when every child exists and the Deployment carries
+    the digest of exactly these manifests.
+
+    Returns what blocks, and the Deployment as it now is (or None)."""
     live = kube.get("apps/v1", "Deployment", ref.namespace, ref.name)
     manifests = build_children(spec, ref, settings, replicas_to_apply(spec, live))
+    digest = children_digest(manifests)
+    annotations = (live or {}).get("metadata", {}).get("annotations") or {}
+    if annotations.get(CHILDREN_DIGEST) == digest and all(
+            kube.get(m["apiVersion"], m["kind"], ref.namespace, m["metadata"]["name"]) for m in manifests[:-1]):
+        return None, live
+    deployment_metadata = manifests[-1]["metadata"]
+    deployment_metadata["annotations"] = {**deployment_metadata.get("annotations", {}), CHILDREN_DIGEST: digest}
     try:
-        for manifest in manifests:
-            kube.apply(manifest, MANAGER, dry_run=True)
+        if live is not None:  # a running Deployment never meets half its update; a new one has nothing to lose
+            for manifest in manifests:
+                kube.apply(manifest, MANAGER, dry_run=True)
         applied = [kube.apply(manifest, MANAGER) for manifest in manifests]
     except kube.ApplyError as error:
-        return Blocker(APPLY_FAILED, str(error))
+        return Blocker(APPLY_FAILED, str(error)), live
     deployment = applied[-1]
     before = (live or {}).get("metadata", {}).get("generation")
     after = deployment["metadata"].get("generation")
     if before != after:
         verb = "created" if live is None else "updated"
         log.info("Deployment %s/%s %s (generation %s)", ref.namespace, ref.name, verb, after)
-    return None
+    return None, deployment
 
 
 TopicRequests = Callable[[str, str], None]  # (namespace, name): bind that extension's topics soon
+# (namespace, name, generation reconciled, further conditions): write that status soon
+StatusReports = Callable[[str, str, int, dict[str, Verdict]], None]
 
 
 def reconcile(body: Json, settings: OperatorSettings, bind_topics_later: TopicRequests | None = None,
-              ) -> Blocker | None:
+              report_later: StatusReports | None = None) -> Blocker | None:
     """Converges the children to the spec; returns what blocks it, if anything (status already says so).
 
     Topics need the Kafka cluster, which may be slow or gone: with `bind_topics_later` they are bound by a
     background worker (`bind_topics_now`), so a dead cluster never holds up the apply of the other children.
+    With `report_later`, an unblocked outcome is handed over for a status write a moment later, which then
+    also carries what the new Deployment and the topic binding report by then (one write instead of three).
     """
     ref = extension_ref(body)
     generation = int(body["metadata"].get("generation", 0))
+    deployment: Json | None = None
     try:
         spec = VaultExtensionSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
         blocker: Blocker | None = Blocker(INVALID_SPEC, str(error))
     else:
-        blocker = check_inputs(spec, ref, settings) or apply_children(spec, ref, settings)
+        blocker = check_inputs(spec, ref, settings)
+        if blocker is None:
+            blocker, deployment = apply_children(spec, ref, settings)
     verdicts: dict[str, Verdict] = {}
     if blocker is None:
         verdicts = bindings.converge(spec, ref, settings, topics=bind_topics_later is None)
         if bind_topics_later is not None:
             bind_topics_later(ref.namespace, ref.name)
-    refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker, extra=verdicts)
+    if blocker is None and report_later is not None:
+        report_later(ref.namespace, ref.name, generation, verdicts)
+    else:
+        refresh_status(ref.namespace, ref.name, generation=generation, blocker=blocker, extra=verdicts,
+                       deployment=deployment)
     return blocker
 
 
-def bind_topics_now(namespace: str, name: str, settings: OperatorSettings) -> None:
-    """Binds one extension's topics as its spec says (read afresh) and reports TopicsReady."""
+def bind_topics(namespace: str, name: str, settings: OperatorSettings) -> Verdict | None:
+    """Binds one extension's topics as its spec says (as last seen); the TopicsReady verdict (None: gone)."""
     extension = kube.get_extension(namespace, name)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
-        return
+        return None
     try:
         spec = VaultExtensionSpec.model_validate(extension.get("spec") or {})
     except ValidationError:
-        return  # the reconcile reports it
+        return None  # the reconcile reports it
     ref = extension_ref(extension)
     binding = resolve_kafka(spec, ref, settings)
-    verdict = bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
-    refresh_status(namespace, name, extra={TOPICS_READY: verdict})
+    return bindings.bind_topics(spec, ref, binding, bindings.kafka_connection(binding, namespace))
+
+
+def bind_topics_now(namespace: str, name: str, settings: OperatorSettings) -> None:
+    """Binds one extension's topics and reports TopicsReady at once."""
+    verdict = bind_topics(namespace, name, settings)
+    if verdict is not None:
+        refresh_status(namespace, name, extra={TOPICS_READY: verdict})
 
 
 def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings,
@@ -182,6 +221,16 @@ def reconcile_by_name(namespace: str, name: str, settings: OperatorSettings,
     if extension is None or extension["metadata"].get("deletionTimestamp"):
         return None
     return reconcile(extension, settings, bind_topics_later)
+
+
+def converge(namespace: str, name: str, settings: OperatorSettings,
+             bind_topics_later: TopicRequests | None = None, report_later: StatusReports | None = None,
+             ) -> Blocker | None:
+    """Reconciles an extension (as the watch last saw it) when something is off; returns what blocks it."""
+    extension = kube.get_extension(namespace, name)
+    if extension is None or extension["metadata"].get("deletionTimestamp") or not _is_off(extension, settings):
+        return None
+    return reconcile(extension, settings, bind_topics_later, report_later)
 
 
 def resync(namespace: str, name: str, settings: OperatorSettings,
@@ -225,19 +274,21 @@ def _is_off(extension: Json, settings: OperatorSettings) -> bool:
 
 def refresh_status(
     namespace: str, name: str, generation: int | None = None, blocker: Blocker | None = None,
-    extra: dict[str, Verdict] | None = None,
+    extra: dict[str, Verdict] | None = None, deployment: Json | None = None,
 ) -> None:
     """Writes status from a fresh read of the extension and its Deployment.
 
     Without `generation` (a Deployment event or a resync) the blocker last recorded for the observed
     generation stays in force until a reconcile clears it. `extra` are further conditions the reconcile decided
     (TopicsReady, ScalingActive of KEDA). The write is conditional on the version read, so a concurrent status
-    writer (the autoscaler) never loses its conditions to a stale list.
+    writer (the autoscaler) never loses its conditions to a stale list. The first attempt reads the watched
+    caches (and `deployment`, the one just applied, when given); after a conflict, the apiserver.
     """
     with _status_locks[(namespace, name)]:
-        for _ in range(STATUS_WRITE_ATTEMPTS):
+        for attempt in range(STATUS_WRITE_ATTEMPTS):
             try:
-                if not _write_status(namespace, name, generation, blocker, extra or {}):
+                if not _write_status(namespace, name, generation, blocker, extra or {}, attempt > 0,
+                                     deployment if attempt == 0 else None):
                     _status_locks.pop((namespace, name), None)  # the extension is gone: forget its lock
                 return
             except kube.Conflict:
@@ -246,16 +297,17 @@ def refresh_status(
 
 
 def _write_status(namespace: str, name: str, generation: int | None, blocker: Blocker | None,
-                  extra: dict[str, Verdict]) -> bool:
+                  extra: dict[str, Verdict], fresh: bool, deployment: Json | None) -> bool:
     """Writes status if it changed; False when the extension no longer exists (or is being deleted)."""
-    extension = kube.get_extension(namespace, name)
+    extension = kube.get_extension(namespace, name, fresh)
     if extension is None or extension["metadata"].get("deletionTimestamp"):
         return False
     previous: Json = extension.get("status") or {}
     if generation is None:
         generation = int(previous.get("observedGeneration") or extension["metadata"].get("generation", 0))
         blocker = blocker_in(previous, generation)
-    deployment = kube.get("apps/v1", "Deployment", namespace, name)
+    if deployment is None:
+        deployment = kube.get("apps/v1", "Deployment", namespace, name, fresh)
     now = datetime.now(UTC).replace(microsecond=0)
     patch = status_patch(previous, deployment, blocker, generation, selector_string(extension_ref(extension)), now)
     if extra:
@@ -272,6 +324,8 @@ def _announce(extension: Json, previous: Json, current: Json) -> None:
     if previous.get("image") and current.get("image") != previous.get("image"):
         kube.post_event(extension, "Normal", "RollingOut", f"image {previous['image']} -> {current['image']}")
     before, after = ready_of(previous), ready_of(current)
+    if before is None and after is not None and after[1] in STARTING:
+        return  # a new extension whose Deployment is not up yet: the event worth seeing is the one when it is
     if after is not None and after != before:
         ready, reason = after
         message = next(c["message"] for c in current["conditions"] if c["type"] == "Ready")

@@ -19,43 +19,78 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import kube
+from .api import API_VERSION, KIND
 from .autoscaler import CHILD_SELECTOR, LIVE_PODS, Autoscaler
+from .cache import Cache, Changed, Trim, deployment_essentials, only_identity
+from .conditions import INVALID_SPEC, Verdict
 from .leadership import LeaderElector
-from .reconcile import bind_topics_now, resync
+from .reconcile import bind_topics, converge, owner_of, refresh_status, resync
+from .scaling.report import TOPICS_READY
 from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
+STATUS_SETTLE_SECONDS = 1.0
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+Work = Callable[[str, str], float | None]  # (namespace, name) -> seconds until it should run again, or None
 
 
 class WorkQueue:
     """Extensions handled by a few threads, each at most once waiting at a time (a request while it runs
-    queues one more run)."""
+    queues one more run). Work may ask to run again later (a blocked input, a failed call), as may `later`."""
 
-    def __init__(self, work: Callable[[str, str], None], workers: int, name: str) -> None:
-        self._work, self._name = work, name
+    def __init__(self, work: Work, workers: int, name: str, retry_seconds: float = 10.0) -> None:
+        self._work, self._name, self._retry_seconds = work, name, retry_seconds
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
         self._pending: set[tuple[str, str]] = set()
+        self._due: dict[tuple[str, str], float] = {}  # retries: key -> monotonic time
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        threading.Thread(target=self._retry_loop, name=f"{name} retries", daemon=True).start()
 
     def request(self, namespace: str, name: str) -> None:
         with self._lock:
-            if (namespace, name) in self._pending:
+            if (namespace, name) in self._pending or self._stopped:
                 return
             self._pending.add((namespace, name))
         self._pool.submit(self._run, namespace, name)
 
+    def later(self, namespace: str, name: str, seconds: float) -> None:
+        with self._lock:
+            due = time.monotonic() + seconds
+            self._due[(namespace, name)] = min(due, self._due.get((namespace, name), due))
+
+    def _retry_loop(self) -> None:
+        while not self._wake.wait(0.5):
+            now = time.monotonic()
+            with self._lock:
+                ready = [key for key, due in self._due.items() if due <= now]
+                for key in ready:
+                    del self._due[key]
+            for namespace, name in ready:
+                self.request(namespace, name)
+
     def _run(self, namespace: str, name: str) -> None:
         with self._lock:
             self._pending.discard((namespace, name))
+        again: float | None = None
         try:
-            self._work(namespace, name)
+            again = self._work(namespace, name)
         except kube.KubeError as error:
             log.warning("%s of %s/%s failed: %s", self._name, namespace, name, error)
+            again = self._retry_seconds
         except Exception:  # one extension's failure must not stop the others'
             log.exception("%s of %s/%s failed unexpectedly", self._name, namespace, name)
+            again = self._retry_seconds
+        if again is not None:
+            self.later(namespace, name, again)
 
     def shutdown(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._wake.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -68,14 +103,36 @@ class Runtime:
             self.elector = LeaderElector(namespace, name, settings.leader_identity or None,
                                          lease_seconds=settings.lease_seconds,
                                          renew_seconds=settings.lease_seconds / 5, on_change=self._leadership)
-        # what the autoscaler reads every tick, kept current by watches instead of a LIST per tick
-        self.caches = {"Deployment": kube.Cache("apps/v1", "Deployment", CHILD_SELECTOR),
-                       "Node": kube.Cache("v1", "Node"), "Pod": kube.Cache("v1", "Pod", field_selector=LIVE_PODS)}
+        namespaces = settings.watched_namespaces()
+        kube.read_secrets_only_in(namespaces)
+        # Everything the operator reads repeatedly comes from watches kept in memory, never a GET or LIST per
+        # extension; pods and nodes cluster-wide (GPU capacity), the rest only in the watched namespaces.
+        def children(kind: str, api_version: str, trim: Trim = only_identity, on_change: Changed | None = None,
+                     ) -> Cache:
+            return Cache(api_version, kind, CHILD_SELECTOR, namespaces=namespaces, trim=trim, on_change=on_change)
+
+        self.caches = {
+            KIND: Cache(API_VERSION, KIND, namespaces=namespaces, on_change=self._extension_changed),
+            "Deployment": children("Deployment", "apps/v1", deployment_essentials, self._deployment_changed),
+            "ConfigMap": children("ConfigMap", "v1"), "Service": children("Service", "v1"),
+            "PodDisruptionBudget": children("PodDisruptionBudget", "policy/v1"),
+            "Node": Cache("v1", "Node"), "Pod": Cache("v1", "Pod", field_selector=LIVE_PODS),
+        }
+        for cache in self.caches.values():
+            kube.serve_from(cache)
         self.autoscaler = autoscaler or Autoscaler(settings, prometheus_url=settings.prometheus_url or None,
                                                    leading=self.leading, caches=self.caches)
         self.metrics = self.autoscaler.metrics
-        # topics need the Kafka cluster: bound beside the reconcile, never inside it or the autoscaler's tick
-        self.topics = WorkQueue(self._bind_topics, workers=4, name="topic binding")
+        # the one applier, fed by the watches; status refreshes after Deployment changes; topics need the Kafka
+        # cluster, so they are bound beside the reconcile, never inside it or the autoscaler's tick
+        retry = settings.retry_delay_seconds
+        self.reconciles = WorkQueue(self._converge, workers=16, name="reconcile", retry_seconds=retry)
+        self.statuses = WorkQueue(self._refresh_status, workers=16, name="status refresh", retry_seconds=retry)
+        self.topics = WorkQueue(self._bind_topics, workers=4, name="topic binding", retry_seconds=retry)
+        self._looked_at: set[tuple[str, str]] = set()  # extensions this process has converged at least once
+        self._topics_ready: dict[tuple[str, str], Verdict] = {}  # the last binding's TopicsReady per extension
+        self._reconciled: dict[tuple[str, str], tuple[int, dict[str, Verdict]]] = {}  # outcomes not written yet
+        self._lock = threading.Lock()
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._health: ThreadingHTTPServer | None = None
@@ -99,9 +156,62 @@ class Runtime:
         for name, target in (("autoscaler", self._autoscale), ("resync", self._resync_loop)):
             self._start_thread(name, target)
 
+    def _extension_changed(self, change: str, body: kube.Json) -> None:
+        """An extension seen by the watch: the autoscaler follows it; the reconcile looks at it when the spec
+        moved past what status reports, or when this process has not looked at it yet (it may have drifted)."""
+        metadata = body["metadata"]
+        key = (metadata["namespace"], metadata["name"])
+        if change == "DELETED" or metadata.get("deletionTimestamp"):
+            self.autoscaler.untrack(*key)
+            self._looked_at.discard(key)
+            self._topics_ready.pop(key, None)
+            return
+        self.autoscaler.track(body)
+        status = body.get("status") or {}
+        if key not in self._looked_at or status.get("observedGeneration") != metadata.get("generation"):
+            self.reconciles.request(*key)
+
+    def _deployment_changed(self, change: str, deployment: kube.Json) -> None:
+        owner = owner_of(deployment)
+        if owner is None:
+            return
+        namespace = deployment["metadata"]["namespace"]
+        if change == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
+            self.reconciles.request(namespace, owner)
+        else:  # a rollout changes its status several times a second: one status write for all of them
+            self.statuses.later(namespace, owner, STATUS_SETTLE_SECONDS)
+
+    def _converge(self, namespace: str, name: str) -> float | None:
+        if not self.leading():
+            return None  # a newly elected replica resyncs every extension first
+        self._looked_at.add((namespace, name))
+        blocker = converge(namespace, name, self.settings, self.topics.request, self._report_later)
+        if blocker is not None and blocker.reason != INVALID_SPEC:
+            return self.settings.retry_delay_seconds  # a Secret or a GPU node may appear: look again
+        return None
+
+    def _report_later(self, namespace: str, name: str, generation: int, verdicts: dict[str, Verdict]) -> None:
+        with self._lock:
+            self._reconciled[(namespace, name)] = (generation, verdicts)
+        self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
+
+    def _refresh_status(self, namespace: str, name: str) -> None:
+        """One status write with everything known by now: the last unblocked reconcile's generation and
+        conditions (if not written yet), the topic binding's verdict, the Deployment as watched."""
+        if not self.leading():
+            return
+        with self._lock:
+            reconciled = self._reconciled.pop((namespace, name), None)
+        extra = dict(reconciled[1]) if reconciled else {}
+        if topics := self._topics_ready.get((namespace, name)):
+            extra[TOPICS_READY] = topics
+        refresh_status(namespace, name, generation=reconciled[0] if reconciled else None, extra=extra or None)
+
     def _bind_topics(self, namespace: str, name: str) -> None:
-        if self.leading():
-            bind_topics_now(namespace, name, self.settings)
+        """Binds; the verdict joins the next status refresh, so it and the Deployment's news share one write."""
+        if self.leading() and (verdict := bind_topics(namespace, name, self.settings)) is not None:
+            self._topics_ready[(namespace, name)] = verdict
+            self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
 
     def leading(self) -> bool:
         return self.elector is None or self.elector.is_leader()
@@ -118,7 +228,8 @@ class Runtime:
 
     def shutdown(self) -> None:
         self.stop.set()  # the elector hands the Lease back on its way out
-        self.topics.shutdown()
+        for queue in (self.reconciles, self.statuses, self.topics):
+            queue.shutdown()
         if self._health is not None:
             self._health.shutdown()
             self._health.server_close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import ssl
 import subprocess
@@ -203,6 +204,18 @@ def start_control_plane(workdir: Path, detached: bool = False, advertise_address
     return ControlPlane(workdir, server, kubeconfig, ca_file, processes)
 
 
+def _client_rate() -> list[str]:
+    """The controller-manager's requests per second to the apiserver: Kubernetes' default (20, burst 30) unless
+    VAULTEXT_SANDBOX_CONTROLLER_QPS says otherwise (the scale benchmark: at the default it creates ReplicaSets and
+    reports Deployments for about three new Deployments a second, whatever the operator does)."""
+    qps = os.environ.get("VAULTEXT_SANDBOX_CONTROLLER_QPS", "").strip()
+    if not qps:
+        return []
+    if not qps.isdigit() or int(qps) < 1:
+        raise ValueError(f"VAULTEXT_SANDBOX_CONTROLLER_QPS must be a positive integer, not {qps!r}")
+    return [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * int(qps)}"]
+
+
 def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bool,
                        extra_controller_flags: list[str]) -> list[ManagedProcess]:
     binaries = ensure("kubernetes")
@@ -220,6 +233,7 @@ def _start_controllers(workdir: Path, logs: Path, kubeconfig: Path, detached: bo
             "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
             "--node-monitor-grace-period=60s",
             *extra_controller_flags,
+            *_client_rate(),
         ],
         logs / "kube-controller-manager.log",
         detached=detached,

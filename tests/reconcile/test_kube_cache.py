@@ -8,15 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from vaultext_operator import kube as operator_kube
+from vaultext_operator.cache import Cache
 from vaultext_sandbox import Kube
 
 from .cluster_helpers import wait_for
 
 
 @pytest.fixture
-def cache(kube: Kube, namespace: str) -> Iterator[operator_kube.Cache]:
+def cache(kube: Kube, namespace: str) -> Iterator[Cache]:
     operator_kube.use_kubeconfig(str(kube.kubeconfig))
-    watched = operator_kube.Cache("v1", "ConfigMap", f"cache-test={namespace}")
+    watched = Cache("v1", "ConfigMap", f"cache-test={namespace}")
     stop = threading.Event()
     thread = threading.Thread(target=watched.run, args=(stop,), daemon=True)
     thread.start()
@@ -26,13 +27,13 @@ def cache(kube: Kube, namespace: str) -> Iterator[operator_kube.Cache]:
         stop.set()
 
 
-def names(cache: operator_kube.Cache) -> set[str] | None:
+def names(cache: Cache) -> set[str] | None:
     items = cache.items()
     return None if items is None else {item["metadata"]["name"] for item in items}
 
 
 def test_the_cache_follows_creates_updates_and_deletes(kube: Kube, namespace: str,
-                                                       cache: operator_kube.Cache) -> None:
+                                                       cache: Cache) -> None:
     label = f"cache-test={namespace}"
     wait_for(lambda: names(cache) == set(), 10, "the first LIST (empty)")
     kube.kubectl("create", "configmap", "first", "-n", namespace, "--from-literal=k=1")

@@ -107,15 +107,16 @@ def test_dead_clusters_cost_their_own_extensions_only_and_are_logged_once(
             time.sleep(0.5)
         with caplog.at_level(logging.INFO, logger="vaultext_operator.sources.kafka_admin"):
             durations = []
-            for _ in range(3):
+            for _ in range(8):  # the dead clusters' polls time out meanwhile (2 s) and are tried again
                 started = time.monotonic()
                 results = source.poll([*dead, live])
                 durations.append(time.monotonic() - started)
                 live_reading = results[live]
                 assert isinstance(live_reading, LagReading) and live_reading.partitions[0].latest == 4
                 assert all(isinstance(results[target], LagFailure) for target in dead)
-        # concurrent and time-limited: two dead clusters together cost one timeout (+1 s grace), not two
-        assert max(durations) < 2 + 1 + 1.5, durations
+                time.sleep(0.5)
+        # the live cluster's poll never waits for a dead one's timeout (2 s): dead clusters use a lane of their own
+        assert max(durations) < 1.5, durations
         ours = KafkaAdminLagSource.__module__
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == ours]
         for address in black_holes:

@@ -55,3 +55,11 @@ def test_status_is_rewritten_when_the_bounding_recommendations_change_or_drift()
     assert state_moved(before, {"recommendations": [{"at": 100.0, "replicas": 8}, {"at": 101.0, "replicas": 2}]},
                        15)
     assert state_moved(None, {"recommendations": [{"at": 100.0, "replicas": 8}]}, 15)
+
+
+def test_an_idle_extension_at_min_replicas_is_not_rewritten_for_the_time_alone() -> None:
+    idle = {"recommendations": [{"at": 100.0, "replicas": 0}]}
+    assert not state_moved(idle, {"recommendations": [{"at": 400.0, "replicas": 0}]}, 15, floor=0)
+    assert state_moved(idle, {"recommendations": [{"at": 400.0, "replicas": 0}]}, 15, floor=-1)  # none is a floor
+    busy = {"recommendations": [{"at": 100.0, "replicas": 2}]}  # above minReplicas 1: bounds a scale-down
+    assert state_moved(busy, {"recommendations": [{"at": 400.0, "replicas": 2}]}, 15, floor=1)

@@ -109,11 +109,16 @@ def restore(state: Mapping[str, Any] | None) -> tuple[ScalingHistory, Rates] | N
     return history, Rates(per_replica=model.per_replica_rate, arrival=model.arrival_rate)
 
 
-def state_moved(live: Mapping[str, Any] | None, wanted: Mapping[str, Any], tolerance: float) -> bool:
+def state_moved(live: Mapping[str, Any] | None, wanted: Mapping[str, Any], tolerance: float,
+                floor: int = 0) -> bool:
     """Whether status must be written for the memory alone: the window's bounding recommendations changed, or
-    one of them moved by more than `tolerance` seconds (so status never makes a window end much too early)."""
+    one of them moved by more than `tolerance` seconds (so status never makes a window end much too early).
+
+    Recommendations at or below `floor` (minReplicas) bound no scale-down, so their times alone never force a
+    write: an idle extension's status then stays as it is instead of being rewritten every `tolerance`."""
     before = (live or {}).get("recommendations") or []
     after = wanted.get("recommendations") or []
     if [r.get("replicas") for r in before] != [r["replicas"] for r in after]:
         return True
-    return any(abs(float(b.get("at") or 0) - a["at"]) > tolerance for b, a in zip(before, after, strict=True))
+    return any(abs(float(b.get("at") or 0) - a["at"]) > tolerance
+               for b, a in zip(before, after, strict=True) if a["replicas"] > floor)

@@ -40,7 +40,8 @@ from vaultext_operator.sources.share_offsets import (
 AdminFactory = Callable[..., Any]
 LatencyObserver = Callable[[str, float], None]
 METADATA_TTL = 30.0  # seconds partition ids are trusted
-MAX_PARALLEL_CLUSTERS = 8
+MAX_PARALLEL_CLUSTERS = 8  # clusters that answered their last poll
+MAX_SUSPECT_CLUSTERS = 16  # new or failing ones: mostly threads waiting for a timeout
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +63,12 @@ def admin_config(connection: KafkaConnection, timeout: float) -> dict[str, Any]:
 class KafkaAdminLagSource:
     """Clusters are polled concurrently, each within `timeout` seconds: a dead or slow cluster costs its own
     extensions a `LagFailure` and nobody else any time. A cluster whose previous poll has not returned yet is
-    not polled again (its client is busy) until it does."""
+    not polled again (its client is busy) until it does.
+
+    Two lanes: clusters whose last poll answered use one thread pool and `poll` waits for them; the others (new,
+    failing, black-holed) use a pool of their own and `poll` waits for them only when no answering cluster is
+    polled with them. Otherwise their answer is taken at the next poll, so a hundred dead clusters never make a
+    live one wait, neither for a thread nor for the poll to return."""
 
     def __init__(self, timeout: float = 5.0, admin_factory: AdminFactory = KafkaAdminClient,
                  observe_latency: LatencyObserver | None = None) -> None:
@@ -72,7 +78,9 @@ class KafkaAdminLagSource:
         self._admins: dict[KafkaConnection, Any] = {}
         self._metadata: dict[int, tuple[float, dict[str, list[int]]]] = {}
         self._pool = ThreadPoolExecutor(MAX_PARALLEL_CLUSTERS, thread_name_prefix="kafka-lag")
+        self._suspect_pool = ThreadPoolExecutor(MAX_SUSPECT_CLUSTERS, thread_name_prefix="kafka-lag-suspect")
         self._running: dict[KafkaConnection, Future[dict[LagTarget, LagResult]]] = {}
+        self._answering: set[KafkaConnection] = set()  # the last poll of these answered
         self._state = StateLog(log)
 
     def poll(self, targets: Sequence[LagTarget]) -> Mapping[LagTarget, LagResult]:
@@ -82,37 +90,43 @@ class KafkaAdminLagSource:
         results: dict[LagTarget, LagResult] = {}
         started: dict[Future[dict[LagTarget, LagResult]], tuple[KafkaConnection, list[LagTarget]]] = {}
         for connection, cluster_targets in by_cluster.items():
-            if connection in self._running:
+            running = self._running.get(connection)
+            if running is not None and not running.done():
                 failure = LagFailure(f"Kafka {connection.bootstrap_servers}: the previous poll has not returned")
                 results.update({target: failure for target in cluster_targets})
-                continue
-            future = self._pool.submit(self._poll_one, connection, cluster_targets)
-            self._running[connection] = future
-            started[future] = (connection, cluster_targets)
-        done, _ = wait(started, timeout=self._timeout + 1.0)
+            elif running is not None:  # answered since the last poll (a late or a suspect cluster's answer)
+                del self._running[connection]
+                answer = running.result()
+                missing = LagFailure(f"Kafka {connection.bootstrap_servers}: not polled yet")
+                results.update({target: answer.get(target, missing) for target in cluster_targets})
+            else:
+                lane = self._pool if connection in self._answering else self._suspect_pool
+                future = lane.submit(self._poll_one, connection, cluster_targets)
+                self._running[connection] = future
+                started[future] = (connection, cluster_targets)
+        answering = [f for f, (connection, _) in started.items() if connection in self._answering]
+        waited = answering or list(started)
+        done, _ = wait(waited, timeout=self._timeout + 1.0)
         for future, (connection, cluster_targets) in started.items():
             if future in done:
                 del self._running[connection]
                 results.update(future.result())
-            else:  # left running; it clears itself from _running when it returns
-                future.add_done_callback(self._finished(connection))
+                continue
+            if future in waited:  # left running; its answer is taken at a later poll
                 self._report(connection, f"no answer within {self._timeout + 1.0:.0f} s")
-                failure = LagFailure(f"Kafka {connection.bootstrap_servers}: no answer within "
-                                     f"{self._timeout + 1.0:.0f} s")
-                results.update({target: failure for target in cluster_targets})
+                problem = f"no answer within {self._timeout + 1.0:.0f} s"
+            else:
+                problem = "did not answer its last poll; polled again, its answer is taken at the next poll"
+            failure = LagFailure(f"Kafka {connection.bootstrap_servers}: {problem}")
+            results.update({target: failure for target in cluster_targets})
         return results
-
-    def _finished(self, connection: KafkaConnection) -> Callable[[Future[dict[LagTarget, LagResult]]], None]:
-        def clear(_: Future[dict[LagTarget, LagResult]]) -> None:
-            self._running.pop(connection, None)
-
-        return clear
 
     def close(self) -> None:
         for connection in list(self._admins):
             if connection not in self._running:
                 self._forget(connection)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._suspect_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _poll_one(self, connection: KafkaConnection, targets: list[LagTarget]) -> dict[LagTarget, LagResult]:
         """One cluster's poll; never raises (a thread's exception would only surface later)."""
@@ -122,12 +136,14 @@ class KafkaAdminLagSource:
         except Exception as error:  # anything from the client library: this cluster's failure only
             log.debug("poll of %s failed", connection.bootstrap_servers, exc_info=True)
             self._forget(connection)  # reconnect from scratch next poll
+            self._answering.discard(connection)
             self._report(connection, _describe(error))
             failure = LagFailure(clean_text(f"Kafka {connection.bootstrap_servers}: {_describe(error)}"))
             return {target: failure for target in targets}
         finally:
             if self._observe is not None:
                 self._observe(connection.bootstrap_servers, time.monotonic() - started)
+        self._answering.add(connection)
         self._state.ok(connection.bootstrap_servers, f"Kafka {connection.bootstrap_servers} answers lag polls again")
         return results
 

@@ -28,6 +28,7 @@ def test_the_apiserver_accepts_every_object_and_uninstall_removes_them(kube: Kub
     release, namespace = f"vx-{suffix}", f"vx-{suffix}"
     sets = ["--set", f"fullnameOverride=vx-{suffix}", "--set", f"watchNamespaces={{w-{suffix}}}"]
     installed = False
+    kube.kubectl("create", "namespace", f"w-{suffix}")  # a watched namespace gets the Secrets RoleBinding
     try:
         helm("install", release, str(CHART), "--namespace", namespace, "--create-namespace", *sets,
              kubeconfig=kube.kubeconfig)
@@ -35,8 +36,10 @@ def test_the_apiserver_accepts_every_object_and_uninstall_removes_them(kube: Kub
         manifest = parse_documents(helm("get", "manifest", release, "--namespace", namespace,
                                         kubeconfig=kube.kubeconfig).stdout)
         kinds = sorted(m["kind"] for m in manifest)
-        assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service",
-                         "ServiceAccount"]
+        assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding",
+                         "RoleBinding", "Service", "ServiceAccount"]
+        bindings = {m["metadata"]["name"]: m["metadata"]["namespace"] for m in manifest if m["kind"] == "RoleBinding"}
+        assert bindings[f"vx-{suffix}-secrets"] == f"w-{suffix}"  # Secrets only where it watches
         assert all(present(kube, m) for m in manifest)
         established = kube.kubectl("wait", "--for=condition=Established", "--timeout=30s",
                                    "crd/vaultextensions.vault.kerberos.io", check=False)
@@ -47,4 +50,4 @@ def test_the_apiserver_accepts_every_object_and_uninstall_removes_them(kube: Kub
     finally:
         if installed:
             helm("uninstall", release, "--namespace", namespace, kubeconfig=kube.kubeconfig, check=False)
-        kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        kube.kubectl("delete", "namespace", namespace, f"w-{suffix}", "--wait=false", check=False)

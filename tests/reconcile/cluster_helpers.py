@@ -81,6 +81,8 @@ class OperatorProcess:
             "VAULTEXT_OPERATOR_HEALTH_PORT": str(port),
             "VAULTEXT_OPERATOR_RETRY_DELAY_SECONDS": "1",
             "VAULTEXT_OPERATOR_LEADER_IDENTITY": self.identity,
+            # Unless a test names the sandbox's broker: a closed local port, never the default's DNS name `kafka`.
+            "VAULTEXT_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
             **{f"VAULTEXT_OPERATOR_{key.upper()}": value for key, value in self.settings.items()},
         }
         command = [sys.executable, "-m", "vaultext_operator", "run", "--namespace", self.namespace]

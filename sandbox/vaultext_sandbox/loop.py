@@ -123,6 +123,7 @@ class Extension:
     env: dict[str, str] = field(default_factory=lambda: {"VAULTEXT_LOG_LEVEL": "INFO"})
     extra_spec: dict[str, Any] = field(default_factory=dict)  # more VaultExtension spec fields, e.g. `scratch`
     keys: list[str] = field(default_factory=list)
+    provisioned: bool = field(default=False, init=False)
 
     @property
     def input_topic(self) -> str:
@@ -155,9 +156,9 @@ class Extension:
             },
         }
 
-    def create(self) -> None:
-        kube = self.sandbox.kube()
-        core = client.CoreV1Api(kube.api)
+    def provision(self) -> None:
+        """Its namespace, Vault Secret and input topic, without the VaultExtension yet."""
+        core = client.CoreV1Api(self.sandbox.kube().api)
         core.create_namespace({"metadata": {"name": self.namespace}})
         core.create_namespaced_secret(self.namespace, {
             "metadata": {"name": VAULT_SECRET},
@@ -166,7 +167,12 @@ class Extension:
         topics = [NewTopic(self.input_topic, num_partitions=self.partitions, replication_factor=1)]
         for future in admin.create_topics(topics).values():
             future.result(30)
-        client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
+        self.provisioned = True
+
+    def create(self) -> None:
+        if not self.provisioned:
+            self.provision()
+        client.CustomObjectsApi(self.sandbox.kube().api).create_namespaced_custom_object(
             API_GROUP, API_VERSION, self.namespace, PLURAL, self.manifest())
 
     def upload(self, count: int, spec: RecordingSpec | None = None) -> list[str]:

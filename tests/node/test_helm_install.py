@@ -35,11 +35,14 @@ def test_helm_install_runs_an_extension_and_every_dashboard_panel_answers(
                           project_images["vaultext-worker"].reference, max_replicas=2)
     values = sandbox_values(sandbox, project_images["vaultext-operator"].reference, vault_url, [extension.namespace])
     values["fullnameOverride"] = NAME
-    started = time.monotonic()
-    install_chart(sandbox, RELEASE, NAMESPACE, values)
     apps = client.AppsV1Api(sandbox.kube().api)
     core = client.CoreV1Api(sandbox.kube().api)
+    started = time.monotonic()
+    extension.provision()  # first: the chart binds the Secrets role in the watched namespace, which must exist
+    installed = False
     try:
+        install_chart(sandbox, RELEASE, NAMESPACE, values)
+        installed = True
         wait_for(lambda: bool(apps.read_namespaced_deployment(NAME, NAMESPACE).status.available_replicas), 180,
                  "the operator Deployment available")
         extension.create()
@@ -63,5 +66,6 @@ def test_helm_install_runs_an_extension_and_every_dashboard_panel_answers(
         assert empty == [], "panels without an answer:\n" + "\n".join(empty)
     finally:
         core.delete_namespace(extension.namespace)
-        uninstall_chart(sandbox, RELEASE, NAMESPACE)
-        core.delete_namespace(NAMESPACE)
+        if installed:
+            uninstall_chart(sandbox, RELEASE, NAMESPACE)
+            core.delete_namespace(NAMESPACE)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from typing import Any
 
@@ -22,9 +21,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from vaultext_worker.config import KafkaSettings
 from vaultext_worker.runtime.deliveries import DeliveryCounter
 from vaultext_worker.runtime.errors import ShutdownRequested, TransientError
-from vaultext_worker.runtime.health import Health, Metrics
-from vaultext_worker.runtime.pipeline import Analyser
-from vaultext_worker.runtime.processing import Download, Outcome, Processing, PublishFailed
+from vaultext_worker.runtime.processing import Outcome, Processing, PublishFailed
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +45,8 @@ def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
 
 
 class Worker(Processing):
-    def __init__(
-        self,
-        settings: KafkaSettings,
-        analyser: Analyser,
-        download: Download,
-        metrics: Metrics,
-        health: Health,
-        stopping: threading.Event,
-        vault_backoff_s: tuple[float, float] = (1.0, 30.0),
-    ) -> None:
-        super().__init__(settings, analyser, download, metrics, health, stopping, vault_backoff_s)
-        self.consumer = Consumer(consumer_config(settings), logger=log)
+    def _open_consumer(self) -> None:
+        self.consumer = Consumer(consumer_config(self.settings), logger=log)
         self.deliveries = DeliveryCounter(self.consumer)
 
     def run(self) -> None:

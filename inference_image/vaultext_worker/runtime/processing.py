@@ -65,6 +65,11 @@ class Processing:
         self.vault_backoff_s = vault_backoff_s  # first and longest wait while Vault is unavailable
         self.worker_id = socket.gethostname()
         self.producer = Producer(producer_config(settings), logger=log)
+        self._open_consumer()
+
+    def _open_consumer(self) -> None:
+        """Each consume mode opens its own Kafka consumer here."""
+        raise NotImplementedError
 
     def _process(self, message: Message) -> Outcome:
         value = message.value()

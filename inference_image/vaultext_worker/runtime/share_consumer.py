@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from typing import Any
 
@@ -28,9 +27,7 @@ from confluent_kafka.admin._resource import ResourceType
 
 from vaultext_worker.config import KafkaSettings
 from vaultext_worker.runtime.errors import ShutdownRequested, TransientError
-from vaultext_worker.runtime.health import Health, Metrics
-from vaultext_worker.runtime.pipeline import Analyser
-from vaultext_worker.runtime.processing import Download, Outcome, Processing, PublishFailed
+from vaultext_worker.runtime.processing import Outcome, Processing, PublishFailed
 
 log = logging.getLogger(__name__)
 _RESET = "share.auto.offset.reset"
@@ -72,19 +69,9 @@ def read_from_earliest(settings: KafkaSettings, timeout_s: float = 10.0) -> None
 
 
 class ShareWorker(Processing):
-    def __init__(
-        self,
-        settings: KafkaSettings,
-        analyser: Analyser,
-        download: Download,
-        metrics: Metrics,
-        health: Health,
-        stopping: threading.Event,
-        vault_backoff_s: tuple[float, float] = (1.0, 30.0),
-    ) -> None:
-        super().__init__(settings, analyser, download, metrics, health, stopping, vault_backoff_s)
-        self.consumer = ShareConsumer(share_consumer_config(settings), logger=log)
-        self._outage_wait = vault_backoff_s[0]  # the wait before fetching again after a release for Vault
+    def _open_consumer(self) -> None:
+        self.consumer = ShareConsumer(share_consumer_config(self.settings), logger=log)
+        self._outage_wait = self.vault_backoff_s[0]  # the wait before fetching again after a release for Vault
 
     def run(self) -> None:
         """Consume until `stopping` is set; then close the consumer (acknowledgements sent, group left)."""

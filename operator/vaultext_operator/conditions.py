@@ -71,6 +71,14 @@ def _deployment_condition(deployment: Json, kind: str) -> Json:
     return {}
 
 
+def deployment_observed(deployment: Json | None) -> bool:
+    """Whether the Deployment's status speaks of its current spec (the controller-manager has seen it)."""
+    if deployment is None:
+        return False
+    generation = deployment.get("metadata", {}).get("generation", 0)
+    return bool(deployment.get("status", {}).get("observedGeneration", 0) >= generation)
+
+
 def same_verdicts(conditions: list[Json], wanted: dict[str, Verdict]) -> bool:
     """Whether the live conditions already say what `wanted` says (status and reason per type)."""
     have = {c.get("type"): (c.get("status"), c.get("reason")) for c in conditions if c.get("type") in wanted}
@@ -93,7 +101,7 @@ def verdicts(deployment: Json | None, blocker: Blocker | None) -> dict[str, Verd
         }
     status = deployment.get("status", {})
     desired = deployment.get("spec", {}).get("replicas", 1)
-    current = status.get("observedGeneration", 0) >= deployment.get("metadata", {}).get("generation", 0)
+    current = deployment_observed(deployment)
     updated, ready = status.get("updatedReplicas", 0), status.get("readyReplicas", 0)
     counts = f"{ready}/{desired} pods ready, {updated} updated"
     rolled_out = current and updated == desired and status.get("replicas", 0) == desired
@@ -125,24 +133,25 @@ def merged_conditions(
 ) -> list[Json]:
     """New conditions; `lastTransitionTime` moves only when a status flips, other types are kept.
 
-    The one condition merge: the reconcile and the autoscaler both write through it.
+    The one condition merge: the reconcile and the autoscaler both write through it. Each condition keeps its
+    place (new types go last), so the two writers never see a change in each other's order and rewrite it.
     """
-    by_type = {condition.get("type"): condition for condition in previous}
-    result = [condition for condition in previous if condition.get("type") not in verdicts_by_type]
-    for kind, verdict in verdicts_by_type.items():
-        before = by_type.get(kind, {})
+
+    def merged(kind: str, verdict: Verdict, before: Json) -> Json:
         flipped = before.get("status") != verdict.status
-        result.append(
-            {
-                "type": kind,
-                "status": verdict.status,
-                "reason": verdict.reason,
-                "message": clean_text(verdict.message),
-                "lastTransitionTime": now.isoformat() if flipped else before.get("lastTransitionTime", now.isoformat()),
-                "observedGeneration": generation,
-            }
-        )
-    return result
+        return {
+            "type": kind,
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "message": clean_text(verdict.message),
+            "lastTransitionTime": now.isoformat() if flipped else before.get("lastTransitionTime", now.isoformat()),
+            "observedGeneration": generation,
+        }
+
+    kept = [condition.get("type") for condition in previous]
+    result = [merged(kind, verdicts_by_type[kind], condition) if (kind := condition.get("type")) in verdicts_by_type
+              else condition for condition in previous]
+    return result + [merged(kind, verdict, {}) for kind, verdict in verdicts_by_type.items() if kind not in kept]
 
 
 def status_patch(

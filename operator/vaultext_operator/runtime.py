@@ -22,7 +22,7 @@ from . import kube
 from .api import API_VERSION, KIND
 from .autoscaler import CHILD_SELECTOR, LIVE_PODS, Autoscaler
 from .cache import Cache, Changed, Trim, deployment_essentials, only_identity
-from .conditions import INVALID_SPEC, Verdict
+from .conditions import INVALID_SPEC, Verdict, deployment_observed
 from .leadership import LeaderElector
 from .reconcile import bind_topics, converge, owner_of, refresh_status, resync
 from .scaling.report import TOPICS_READY
@@ -30,6 +30,9 @@ from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 STATUS_SETTLE_SECONDS = 1.0
+# A new Deployment's first status comes from the controller-manager, usually within a second; the outcome waits
+# for it (one status write, not two) but no longer than this when the controller-manager lags.
+OUTCOME_WAIT_SECONDS = 10.0
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
@@ -178,8 +181,9 @@ class Runtime:
         namespace = deployment["metadata"]["namespace"]
         if change == "DELETED":  # deleted by hand: put it back (nothing happens when its extension is going)
             self.reconciles.request(namespace, owner)
-        else:  # a rollout changes its status several times a second: one status write for all of them
+        elif deployment_observed(deployment):  # a rollout changes its status several times a second: one write
             self.statuses.later(namespace, owner, STATUS_SETTLE_SECONDS)
+        # else a spec the controller-manager has not seen yet: its status update is the news worth writing
 
     def _converge(self, namespace: str, name: str) -> float | None:
         if not self.leading():
@@ -193,7 +197,8 @@ class Runtime:
     def _report_later(self, namespace: str, name: str, generation: int, verdicts: dict[str, Verdict]) -> None:
         with self._lock:
             self._reconciled[(namespace, name)] = (generation, verdicts)
-        self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
+        observed = deployment_observed(kube.get("apps/v1", "Deployment", namespace, name))
+        self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS if observed else OUTCOME_WAIT_SECONDS)
 
     def _refresh_status(self, namespace: str, name: str) -> None:
         """One status write with everything known by now: the last unblocked reconcile's generation and
@@ -210,8 +215,11 @@ class Runtime:
     def _bind_topics(self, namespace: str, name: str) -> None:
         """Binds; the verdict joins the next status refresh, so it and the Deployment's news share one write."""
         if self.leading() and (verdict := bind_topics(namespace, name, self.settings)) is not None:
-            self._topics_ready[(namespace, name)] = verdict
-            self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
+            with self._lock:
+                self._topics_ready[(namespace, name)] = verdict
+                outcome_pending = (namespace, name) in self._reconciled
+            if not outcome_pending:  # else it goes with the outcome, which waits for the Deployment's news
+                self.statuses.later(namespace, name, STATUS_SETTLE_SECONDS)
 
     def leading(self) -> bool:
         return self.elector is None or self.elector.is_leader()

@@ -71,6 +71,20 @@ def test_conditions_merge_keeps_other_types_and_transition_times() -> None:
         "False", t2.isoformat(), 3)
 
 
+def test_two_writers_merging_their_unchanged_verdicts_leave_the_conditions_as_they_were() -> None:
+    """The reconcile (Ready, ...) and the autoscaler (ScalingActive, ...) merge in turn; neither may reorder the
+    list, or each would see a change in the other's write and write again (two extra writes per extension)."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    reconcile = {"Ready": Verdict("True", "ScaledToZero", "0/0"), "Degraded": Verdict("False", "AsExpected", "")}
+    autoscaler = {"ScalingActive": Verdict("True", "LagRead", "lag 0"), "GPUCapacityLimited": Verdict("False", "", "")}
+    conditions = merged_conditions(merged_conditions([], reconcile, 1, now), autoscaler, 1, now)
+    assert [c["type"] for c in conditions] == ["Ready", "Degraded", "ScalingActive", "GPUCapacityLimited"]
+    assert merged_conditions(conditions, reconcile, 1, now) == conditions
+    assert merged_conditions(conditions, autoscaler, 1, now) == conditions
+    changed = merged_conditions(conditions, {"Ready": Verdict("False", "DeploymentUnavailable", "0/1")}, 1, now)
+    assert [c["type"] for c in changed] == [c["type"] for c in conditions] and changed[0]["status"] == "False"
+
+
 def test_remote_text_in_a_condition_is_cut_and_loses_control_characters() -> None:
     hostile = "broker says:\x1b[31m no\x00pe\n" + "x" * 5000
     merged = merged_conditions([], {"ScalingActive": Verdict("False", "LagUnreadable", hostile)}, 1,
